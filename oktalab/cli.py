@@ -1,0 +1,158 @@
+"""The ``oktalab`` command: run, teardown, params, info, and the sandbox controls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import OktalabError, ParameterError
+from .results import format_table
+
+DEFAULT_PARAMS = "parameters/sandbox.yaml"
+
+
+def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
+    from .runner import Runner
+
+    files = args.params or [DEFAULT_PARAMS]
+    stages = (
+        [s.strip() for s in args.stages.split(",") if s.strip()]
+        if getattr(args, "stages", None)
+        else None
+    )
+    runner = Runner(out_dir=args.out, sandbox_state_dir=args.state_dir, log_output=args.verbose)
+    report = runner.run(files, stages=stages, teardown=teardown)
+    print(format_table(report.rows))
+    print()
+    verdict = "all checks passed" if report.exit_code == 0 else f"{report.failed} row(s) failed"
+    print(
+        f"{len(report.rows)} rows, {verdict}. Reports: {report.paths['json']}, {report.paths['csv']}, {report.paths['html']}"
+    )
+    return report.exit_code
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from .params import ParameterSet, load_parameters
+
+    if args.file:
+        ps = load_parameters(args.file)
+        print(
+            f"{args.file}: valid parameter set {ps.name!r} (guide {ps.guide}, target {ps.target}); stages: {', '.join(ps.stage_list)}"
+        )
+        if args.show:
+            print(json.dumps(ps.model_dump(mode="json"), indent=2))
+        return 0
+    schema = ParameterSet.model_json_schema()
+    print(json.dumps(schema, indent=2))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import importlib.metadata as md
+
+    print(f"oktalab {__version__} at {Path(__file__).resolve().parent}")
+    print(
+        f"Python {platform.python_implementation()} {platform.python_version()} on {platform.platform()}"
+    )
+    for dist in (
+        "httpx",
+        "pydantic",
+        "kubernetes",
+        "papermill",
+        "pyjwt",
+        "starlette",
+        "uvicorn",
+        "playwright",
+    ):
+        try:
+            print(f"{dist} {md.version(dist)}")
+        except md.PackageNotFoundError:
+            print(f"{dist} not installed")
+    return 0
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    try:
+        from .sandbox import control
+    except ImportError as exc:  # the optional extra is missing
+        print(
+            f"the embedded sandbox needs its extra: pip install 'oktalab[sandbox]' ({exc.name} is missing)",
+            file=sys.stderr,
+        )
+        return 2
+    state_dir = Path(args.state_dir)
+    if args.action == "serve":
+        return control.serve_foreground(state_dir, public_url=args.public_url)
+    if args.action == "start":
+        return control.start(state_dir)
+    if args.action == "stop":
+        return control.stop(state_dir)
+    return control.status(state_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oktalab", description="Automate and verify the Okta + Gloo guides."
+    )
+    parser.add_argument("--version", action="version", version=f"oktalab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("params", nargs="*", help=f"parameter files (default: {DEFAULT_PARAMS})")
+        p.add_argument("--out", default="runs/latest", help="output folder (default: runs/latest)")
+        p.add_argument(
+            "--state-dir", default=None, help="sandbox state folder (default: .oktalab/sandbox)"
+        )
+        p.add_argument("-v", "--verbose", action="store_true", help="stream notebook output")
+
+    run = sub.add_parser("run", help="execute the stage notebooks for each parameter file")
+    common(run)
+    run.add_argument("--stages", help="comma-separated stages to run (default: the guide's stages)")
+    td = sub.add_parser("teardown", help="remove what the stages created, and only that")
+    common(td)
+
+    pp = sub.add_parser("params", help="validate a parameter file, or print the parameter schema")
+    pp.add_argument("file", nargs="?")
+    pp.add_argument("--show", action="store_true", help="print the validated values")
+
+    sub.add_parser("info", help="print versions for bug reports")
+
+    sb = sub.add_parser("sandbox", help="the embedded sandbox (Okta org, Kubernetes API, gateway)")
+    sb.add_argument("action", choices=["start", "stop", "status", "serve"])
+    sb.add_argument(
+        "--state-dir", default=".oktalab/sandbox", help="state folder (default: .oktalab/sandbox)"
+    )
+    sb.add_argument(
+        "--public-url", default=None, help="serve: public base URL of the Okta org (Binder proxy)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "teardown":
+            return _cmd_run(args, teardown=True)
+        if args.command == "params":
+            return _cmd_params(args)
+        if args.command == "info":
+            return _cmd_info(args)
+        return _cmd_sandbox(args)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OktalabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

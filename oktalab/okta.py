@@ -1,0 +1,257 @@
+"""A small Okta Management API client: SSWS auth, rate-limit aware retries, Link pagination.
+
+Written against Okta's published API, not against the sandbox: the same calls run against a
+real org. Writes are safe to retry only where Okta says nothing happened (429), so a retried
+POST never creates twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from . import __version__
+from .errors import OktaAPIError, RateLimited
+from .settings import Secret
+
+log = logging.getLogger("oktalab.okta")
+
+Json = dict[str, Any]
+_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
+
+
+class OktaClient:
+    """Sync client for one org. ``max_wait`` caps how long a 429 may make us sleep in total."""
+
+    def __init__(
+        self,
+        org_url: str,
+        token: Secret,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        max_wait: float = 120.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.org_url = org_url.rstrip("/")
+        self._token = token
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self.requests_made = 0
+        self.retries = 0
+        self._http = httpx.Client(
+            base_url=self.org_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": f"oktalab/{__version__}"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OktaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport --------------------------------------------------------------------------
+    def request(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """Send one request; retry 429 after X-Rate-Limit-Reset, and 5xx for idempotent methods."""
+        headers = {"Authorization": f"SSWS {self._token.reveal()}"}
+        if method in ("POST", "PUT") and json is None:
+            headers["Content-Length"] = "0"
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            self.requests_made += 1
+            try:
+                resp = self._http.request(method, path, json=json, params=params, headers=headers)
+            except httpx.TransportError as exc:
+                if method in ("GET", "PUT", "DELETE") and attempt <= self.max_retries:
+                    self.retries += 1
+                    time.sleep(min(0.2 * 2**attempt, 5))
+                    continue
+                raise OktaAPIError(
+                    status=0,
+                    method=method,
+                    url=path,
+                    summary=f"connection failed: {exc.__class__.__name__}",
+                ) from None
+            if resp.status_code == 429 and attempt <= self.max_retries:
+                delay = self._reset_delay(resp)
+                if waited + delay <= self.max_wait:
+                    log.info("rate limited on %s %s; waiting %.1fs", method, path, delay)
+                    self.retries += 1
+                    time.sleep(delay)
+                    waited += delay
+                    continue
+            if (
+                resp.status_code in (500, 502, 503, 504)
+                and method in ("GET", "PUT", "DELETE")
+                and attempt <= self.max_retries
+            ):
+                self.retries += 1
+                time.sleep(min(0.2 * 2**attempt, 5))
+                continue
+            if resp.status_code >= 400:
+                try:
+                    body = resp.json()
+                except ValueError:
+                    body = None
+                cls = RateLimited if resp.status_code == 429 else OktaAPIError
+                err = cls.from_response(resp.status_code, method, path, body)
+                raise err
+            return resp
+
+    @staticmethod
+    def _reset_delay(resp: httpx.Response) -> float:
+        reset = resp.headers.get("X-Rate-Limit-Reset")
+        try:
+            return max(0.05, min(float(reset) - time.time(), 60.0)) + 0.05 if reset else 1.0
+        except ValueError:
+            return 1.0
+
+    def get(self, path: str, **params: Any) -> Any:
+        resp = self.request(
+            "GET", path, params={k: v for k, v in params.items() if v is not None} or None
+        )
+        return resp.json() if resp.content else None
+
+    def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        resp = self.request(
+            "POST",
+            path,
+            json=body,
+            params={k: v for k, v in params.items() if v is not None} or None,
+        )
+        return resp.json() if resp.content else None
+
+    def put(self, path: str, body: Any = None) -> Any:
+        resp = self.request("PUT", path, json=body)
+        return resp.json() if resp.content else None
+
+    def delete(self, path: str) -> None:
+        self.request("DELETE", path)
+
+    def paginate(self, path: str, **params: Any) -> Iterator[Json]:
+        """Yield items across pages, following ``Link: <...>; rel="next"`` opaquely."""
+        resp = self.request(
+            "GET", path, params={k: v for k, v in params.items() if v is not None} or None
+        )
+        while True:
+            yield from resp.json()
+            nxt = self._next_link(resp)
+            if not nxt:
+                return
+            resp = self.request("GET", nxt)
+
+    @staticmethod
+    def _next_link(resp: httpx.Response) -> str | None:
+        for header in resp.headers.get_list("link"):
+            for url, rel in _LINK.findall(header):
+                if rel == "next":
+                    return url
+        return None
+
+    # -- apps -------------------------------------------------------------------------------
+    def find_app(self, label: str) -> Json | None:
+        """The app whose label is exactly ``label`` (``q`` is a prefix search, so filter here)."""
+        matches = [
+            a for a in self.paginate("/api/v1/apps", q=label, limit=200) if a.get("label") == label
+        ]
+        active = [a for a in matches if a.get("status") == "ACTIVE"]
+        return (active or matches or [None])[0]
+
+    def get_app(self, app_id: str) -> Json:
+        return self.get(f"/api/v1/apps/{quote(app_id)}")  # type: ignore[no-any-return]
+
+    def create_app(self, body: Json, *, activate: bool = True) -> Json:
+        return self.post("/api/v1/apps", body, activate=str(activate).lower())  # type: ignore[no-any-return]
+
+    def replace_app(self, app_id: str, body: Json) -> Json:
+        return self.put(f"/api/v1/apps/{quote(app_id)}", body)  # type: ignore[no-any-return]
+
+    def deactivate_app(self, app_id: str) -> None:
+        self.post(f"/api/v1/apps/{quote(app_id)}/lifecycle/deactivate")
+
+    def delete_app(self, app_id: str) -> None:
+        self.delete(f"/api/v1/apps/{quote(app_id)}")
+
+    def app_groups(self, app_id: str) -> list[Json]:
+        return list(self.paginate(f"/api/v1/apps/{quote(app_id)}/groups", limit=200))
+
+    def assign_group(self, app_id: str, group_id: str) -> Json:
+        return self.put(f"/api/v1/apps/{quote(app_id)}/groups/{quote(group_id)}", {})  # type: ignore[no-any-return]
+
+    def client_secrets(self, app_id: str) -> list[Json]:
+        return self.get(f"/api/v1/apps/{quote(app_id)}/credentials/secrets") or []  # type: ignore[no-any-return]
+
+    # -- groups -----------------------------------------------------------------------------
+    def find_group(self, name: str) -> Json | None:
+        for g in self.paginate("/api/v1/groups", q=name, limit=200):
+            if g.get("profile", {}).get("name") == name:
+                return g
+        return None
+
+    def everyone_group(self) -> Json:
+        for g in self.paginate("/api/v1/groups", filter='type eq "BUILT_IN"'):
+            if g.get("profile", {}).get("name") == "Everyone":
+                return g
+        raise OktaAPIError(
+            status=404,
+            method="GET",
+            url="/api/v1/groups",
+            summary="the built-in Everyone group was not found",
+        )
+
+    def create_group(self, name: str, description: str = "") -> Json:
+        return self.post("/api/v1/groups", {"profile": {"name": name, "description": description}})  # type: ignore[no-any-return]
+
+    def delete_group(self, group_id: str) -> None:
+        self.delete(f"/api/v1/groups/{quote(group_id)}")
+
+    # -- users ------------------------------------------------------------------------------
+    def get_user(self, id_or_login: str) -> Json:
+        return self.get(f"/api/v1/users/{quote(id_or_login, safe='')}")  # type: ignore[no-any-return]
+
+    def delete_user(self, user_id: str) -> None:
+        """Okta deletes in two calls: the first deactivates, the second deletes."""
+        user = self.get_user(user_id)
+        if user.get("status") != "DEPROVISIONED":
+            self.delete(f"/api/v1/users/{quote(user_id)}")
+        self.delete(f"/api/v1/users/{quote(user_id)}")
+
+    def user_groups(self, user_id: str) -> list[Json]:
+        return list(self.paginate(f"/api/v1/users/{quote(user_id)}/groups"))
+
+    # -- policies ---------------------------------------------------------------------------
+    def delete_policy(self, policy_id: str) -> None:
+        self.delete(f"/api/v1/policies/{quote(policy_id)}")
+
+    # -- authorization servers --------------------------------------------------------------
+    def authorization_server(self, server_id: str = "default") -> Json:
+        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}")  # type: ignore[no-any-return]
+
+    def claims(self, server_id: str) -> list[Json]:
+        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}/claims") or []  # type: ignore[no-any-return]
+
+    def create_claim(self, server_id: str, body: Json) -> Json:
+        return self.post(f"/api/v1/authorizationServers/{quote(server_id)}/claims", body)  # type: ignore[no-any-return]
+
+    def replace_claim(self, server_id: str, claim_id: str, body: Json) -> Json:
+        return self.put(
+            f"/api/v1/authorizationServers/{quote(server_id)}/claims/{quote(claim_id)}", body
+        )  # type: ignore[no-any-return]
+
+    def delete_claim(self, server_id: str, claim_id: str) -> None:
+        self.delete(f"/api/v1/authorizationServers/{quote(server_id)}/claims/{quote(claim_id)}")

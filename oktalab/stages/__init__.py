@@ -1,0 +1,76 @@
+"""Stages: one function per guide step, taking validated parameters and returning result rows.
+
+Each notebook is a thin shell over :func:`run_stage`. A stage reads what earlier stages
+produced from the run directory (``state.json``: client ids, endpoints, the JWKS — never
+secrets), writes its rows to ``rows/<stage>.json`` even when it fails, and records what it
+created in the ledger so that teardown removes exactly that.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..errors import OktalabError, ParameterError, StageFailed
+from ..params import ALL_STAGES, ParameterSet, load_parameters
+from ..results import StageResult, write_rows
+from ..settings import Environment
+from .context import Context
+
+__all__ = ["STAGES", "Context", "run_stage"]
+
+STAGES = {name: f"oktalab.stages.{name}" for name in ALL_STAGES}
+
+
+def run_stage(
+    stage: str,
+    params: ParameterSet | str | Path,
+    *,
+    run_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: Environment | None = None,
+    raise_on_failure: bool = True,
+) -> StageResult:
+    """Run one stage. Rows are written to ``run_dir/rows/<stage>.json`` whatever happens."""
+    if stage not in STAGES:
+        raise ParameterError(
+            [("stage", f"unknown stage {stage!r}; expected one of {list(STAGES)}")]
+        )
+    ps = params if isinstance(params, ParameterSet) else load_parameters(params, overrides)
+    rd = Path(run_dir) if run_dir else Path(os.environ.get("OKTALAB_RUN_DIR", f"runs/{ps.name}"))
+    ctx = Context(params=ps, run_dir=rd, env=env or Environment.load(target=ps.target))
+    result = StageResult(stage=stage, parameter_set=ps.name)
+    module = importlib.import_module(STAGES[stage])
+    error: BaseException | None = None
+    try:
+        module.run(ctx, result)
+    except OktalabError as exc:
+        error = exc
+        result.add("stage", "Stage", stage, "checked", "failed", str(exc))
+    except Exception as exc:  # an unexpected bug: keep the type and place, never the locals
+        error = exc
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        result.add(
+            "stage",
+            "Stage",
+            stage,
+            "checked",
+            "failed",
+            f"{type(exc).__name__}: {exc} ({Path(tb.filename).name}:{tb.lineno})",
+        )
+    finally:
+        write_rows(rd / "rows" / f"{stage}.json", result.rows)
+        ctx.save()
+    if error is not None and raise_on_failure:
+        raise StageFailed(stage, error) from error
+    if raise_on_failure and not result.ok:
+        failed = [r for r in result.rows if r.status == "failed"]
+        raise StageFailed(
+            stage,
+            f"{len(failed)} check(s) failed: "
+            + "; ".join(f"{r.step}: {r.detail}" for r in failed[:3]),
+        )
+    return result

@@ -1,0 +1,247 @@
+"""Stage 2: authorization server metadata and JWKS, custom claims, and a token preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import oidc
+from ..errors import OktalabError, VerificationError
+from ..params import ClaimParams
+from ..results import StageResult
+from .context import Context
+
+STAGE = "claims"
+
+
+def desired_claim(c: ClaimParams) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": c.name,
+        "status": "ACTIVE",
+        "claimType": c.claim_type,
+        "valueType": c.value_type,
+        "value": c.value,
+        "alwaysIncludeInToken": True if c.claim_type == "RESOURCE" else c.always_include_in_token,
+        "conditions": {"scopes": list(c.scopes)},
+    }
+    if c.group_filter_type:
+        body["group_filter_type"] = c.group_filter_type
+    return body
+
+
+def _claim_diff(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    diffs = []
+    for k, v in want.items():
+        cur = have.get(k)
+        if k == "conditions":
+            if sorted((cur or {}).get("scopes") or []) != sorted(v["scopes"]):
+                diffs.append("conditions.scopes")
+        elif cur != v:
+            diffs.append(k)
+    return diffs
+
+
+def ensure_claims(
+    ctx: Context, result: StageResult, server_id: str, claims: list[ClaimParams]
+) -> None:
+    okta = ctx.okta
+    existing: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in okta.claims(server_id):
+        existing.setdefault((c["name"], c.get("claimType", "")), c)
+    for c in claims:
+        want = desired_claim(c)
+        with result.timed() as t:
+            have = existing.get((c.name, c.claim_type))
+            if have is None:
+                made = okta.create_claim(server_id, want)
+                ctx.ledger.record("okta_claim", made["id"], server=server_id, name=c.name)
+                action, detail = "created", ""
+            elif diffs := _claim_diff(want, have):
+                okta.replace_claim(server_id, have["id"], {**want, "id": have["id"]})
+                action, detail = "updated", "changed " + ", ".join(diffs)
+            else:
+                action, detail = "unchanged", ""
+        desc = f"{c.claim_type} {c.value_type} {c.group_filter_type + ' ' if c.group_filter_type else ''}{c.value}"
+        result.add(
+            f"claim {c.name}",
+            "AuthorizationServerClaim",
+            c.name,
+            action,
+            detail=(detail + "; " if detail else "") + desc,
+            seconds=t["s"],
+        )
+
+
+def run(ctx: Context, result: StageResult) -> None:
+    ps = ctx.params
+    env = ctx.env
+    env.require("okta_org_url")
+    assert env.okta_org_url
+    server_id = ps.authorization_server
+
+    with result.timed() as t:
+        meta = oidc.discover(env.okta_org_url, server_id)
+    result.add(
+        "metadata",
+        "AuthorizationServer",
+        server_id,
+        "checked",
+        detail=f"issuer={meta.issuer}",
+        seconds=t["s"],
+    )
+    for key in ("token_endpoint", "authorization_endpoint", "end_session_endpoint"):
+        value = getattr(meta, key)
+        result.add(
+            key,
+            "Endpoint",
+            key,
+            "checked",
+            "ok" if value else "failed",
+            value or "missing from the metadata",
+        )
+
+    with result.timed() as t:
+        jwks = oidc.fetch_jwks(meta.jwks_uri)
+        try:
+            kids = oidc.check_jwks(jwks)
+            status, detail = "ok", f"{len(kids)} signing key(s): {', '.join(kids)}"
+        except VerificationError as exc:
+            kids, status, detail = [], "failed", str(exc)
+    result.add("jwks", "JWKS", meta.jwks_uri, "checked", status, detail, seconds=t["s"])
+    ctx.state["metadata"] = {
+        "issuer": meta.issuer,
+        "authorization_endpoint": meta.authorization_endpoint,
+        "token_endpoint": meta.token_endpoint,
+        "end_session_endpoint": meta.end_session_endpoint,
+        "jwks_uri": meta.jwks_uri,
+    }
+    ctx.state["jwks"] = jwks
+
+    ensure_claims(ctx, result, server_id, ps.claims)
+    preview_tokens(ctx, result, meta, jwks, kids)
+
+
+def preview_tokens(
+    ctx: Context, result: StageResult, meta: oidc.Metadata, jwks: dict[str, Any], kids: list[str]
+) -> None:
+    """The guide's Token Preview: sign the test user in, show the claims, check ours are there."""
+    ps = ctx.params
+    env = ctx.env
+    app = ctx.state.get("app")
+    if not app:
+        result.add(
+            "token preview",
+            "Tokens",
+            "preview",
+            "checked",
+            "skipped",
+            "run the okta_app stage first (no client id)",
+        )
+        return
+    if env.test_username is None or env.test_password is None:
+        result.add(
+            "token preview",
+            "Tokens",
+            "preview",
+            "checked",
+            "skipped",
+            "set OKTALAB_TEST_USERNAME and OKTALAB_TEST_PASSWORD",
+        )
+        return
+    assert env.okta_org_url
+    secret = None
+    if app.get("type") == "web":
+        from .okta_app import client_secret  # web apps authenticate at the token endpoint
+
+        secret = client_secret(ctx)
+    with result.timed() as t:
+        try:
+            tokens = oidc.headless_login(
+                org_url=env.okta_org_url,
+                metadata=meta,
+                client_id=app["client_id"],
+                redirect_uri=ps.app.redirect_uris[0],
+                username=env.test_username,
+                password=env.test_password,
+                scopes=ps.token_preview.scopes,
+                client_secret=secret,
+            )
+        except OktalabError as exc:
+            result.add(
+                "sign in",
+                "Tokens",
+                env.test_username,
+                "checked",
+                "failed",
+                str(exc),
+                seconds=t["s"],
+            )
+            return
+    result.add(
+        "sign in",
+        "Tokens",
+        env.test_username,
+        "checked",
+        detail=f"scopes: {tokens.scope}",
+        seconds=t["s"],
+    )
+
+    access, ident = tokens.access_claims(), tokens.id_claims()
+    kid = tokens.access_header().get("kid")
+    result.add(
+        "token kid",
+        "Tokens",
+        str(kid),
+        "checked",
+        "ok" if kid in kids else "failed",
+        "kid is in the JWKS" if kid in kids else "kid not in the JWKS",
+    )
+    try:
+        oidc.verify_token(tokens.access_token.reveal(), jwks, issuer=meta.issuer)
+        result.add(
+            "access token signature",
+            "Tokens",
+            "access_token",
+            "checked",
+            detail="RS256 signature and times valid",
+        )
+    except Exception as exc:  # jwt errors
+        result.add(
+            "access token signature",
+            "Tokens",
+            "access_token",
+            "checked",
+            "failed",
+            f"{type(exc).__name__}: {exc}",
+        )
+    requested = set(ps.token_preview.scopes)
+    for c in ps.claims:
+        token = access if c.claim_type == "RESOURCE" else ident
+        which = "access token" if c.claim_type == "RESOURCE" else "ID token"
+        applies = not c.scopes or bool(requested & set(c.scopes))
+        if not applies:
+            result.add(
+                f"claim {c.name} in token",
+                "Claim",
+                c.name,
+                "checked",
+                "skipped",
+                f"tied to scopes {c.scopes}, not requested",
+            )
+        elif c.name in token:
+            result.add(
+                f"claim {c.name} in token",
+                "Claim",
+                c.name,
+                "checked",
+                detail=f"{which}: {token[c.name]!r}",
+            )
+        else:
+            result.add(
+                f"claim {c.name} in token",
+                "Claim",
+                c.name,
+                "checked",
+                "failed",
+                f"missing from the {which}",
+            )
+    result.outputs["preview"] = {"access_token": access, "id_token": ident}

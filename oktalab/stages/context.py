@@ -1,0 +1,96 @@
+"""What a stage sees: parameters, environment, the run's shared state and the ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..kube import Kube
+from ..okta import OktaClient
+from ..params import ParameterSet
+from ..settings import Environment
+
+
+def state_home() -> Path:
+    """$OKTALAB_HOME, else the nearest ``.oktalab`` folder up from here, else ``./.oktalab``."""
+    env = os.environ.get("OKTALAB_HOME")
+    if env:
+        return Path(env)
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        if (d / ".oktalab").is_dir():
+            return d / ".oktalab"
+    return here / ".oktalab"
+
+
+class Ledger:
+    """What oktalab created for one parameter set, so teardown removes only that."""
+
+    def __init__(self, parameter_set: str) -> None:
+        self.path = state_home() / "ledger" / f"{parameter_set}.json"
+        self.entries: list[dict[str, str]] = (
+            json.loads(self.path.read_text()) if self.path.is_file() else []
+        )
+
+    def record(self, kind: str, key: str, **extra: str) -> None:
+        if not self.has(kind, key):
+            self.entries.append({"kind": kind, "key": key, **extra})
+            self.save()
+
+    def has(self, kind: str, key: str) -> bool:
+        return any(e["kind"] == kind and e["key"] == key for e in self.entries)
+
+    def items(self, kind: str) -> list[dict[str, str]]:
+        return [e for e in self.entries if e["kind"] == kind]
+
+    def forget(self, kind: str, key: str) -> None:
+        self.entries = [e for e in self.entries if not (e["kind"] == kind and e["key"] == key)]
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.entries, indent=1))
+
+
+@dataclass
+class Context:
+    params: ParameterSet
+    run_dir: Path
+    env: Environment
+    state: dict[str, Any] = field(default_factory=dict)
+    _okta: OktaClient | None = None
+    _kube: Kube | None = None
+    _ledger: Ledger | None = None
+
+    def __post_init__(self) -> None:
+        f = self.run_dir / "state.json"
+        if f.is_file():
+            self.state = json.loads(f.read_text())
+
+    def save(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=1, sort_keys=True))
+
+    @property
+    def okta(self) -> OktaClient:
+        if self._okta is None:
+            self.env.require("okta_org_url", "okta_api_token")
+            assert self.env.okta_org_url and self.env.okta_api_token
+            self._okta = OktaClient(self.env.okta_org_url, self.env.okta_api_token)
+        return self._okta
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            self.env.require("kubeconfig")
+            self._kube = Kube(self.env.kubeconfig, context=self.params.kubernetes.context)
+        return self._kube
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.params.name)
+        return self._ledger

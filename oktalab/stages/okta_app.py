@@ -1,0 +1,141 @@
+"""Stage 1: the Okta OIDC app (guide 1: SPA with PKCE; guide 2: Web app with a secret)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..errors import VerificationError
+from ..params import AppParams
+from ..results import StageResult
+from ..settings import Secret
+from .context import Context
+
+STAGE = "okta_app"
+
+
+def desired_app(p: AppParams) -> dict[str, Any]:
+    """The app as Okta's Apps API wants it, for the app type in the parameters."""
+    browser = p.type == "browser"
+    oauth_client: dict[str, Any] = {
+        "application_type": p.type,
+        "grant_types": list(p.grant_types),
+        "response_types": ["code"],
+        "redirect_uris": list(p.redirect_uris),
+        "post_logout_redirect_uris": list(p.post_logout_redirect_uris),
+        "consent_method": "TRUSTED",
+    }
+    if "refresh_token" in p.grant_types:
+        oauth_client["refresh_token"] = {
+            "rotation_type": "ROTATE" if browser else "STATIC",
+            "leeway": 30,
+        }
+    return {
+        "name": "oidc_client",
+        "label": p.label,
+        "signOnMode": "OPENID_CONNECT",
+        "credentials": {
+            "oauthClient": {
+                "token_endpoint_auth_method": "none" if browser else "client_secret_basic",
+                "pkce_required": p.pkce_required,
+                "autoKeyRotation": True,
+            }
+        },
+        "settings": {"oauthClient": oauth_client},
+    }
+
+
+def _differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    diffs = []
+    for section in ("credentials", "settings"):
+        w_oc = want[section]["oauthClient"]
+        h_oc = (have.get(section) or {}).get("oauthClient") or {}
+        for key, value in w_oc.items():
+            current = h_oc.get(key)
+            if key in (
+                "grant_types",
+                "response_types",
+                "redirect_uris",
+                "post_logout_redirect_uris",
+            ):
+                same = sorted(value) == sorted(current or [])
+            elif key == "refresh_token":
+                same = (current or {}).get("rotation_type") == value["rotation_type"]
+            else:
+                same = current == value
+            if not same:
+                diffs.append(f"{section}.oauthClient.{key}")
+    return diffs
+
+
+def run(ctx: Context, result: StageResult) -> None:
+    p = ctx.params.app
+    okta = ctx.okta
+    want = desired_app(p)
+
+    with result.timed() as t:
+        app = okta.find_app(p.label)
+        if app is None:
+            app = okta.create_app(want, activate=True)
+            action, detail = "created", ""
+            ctx.ledger.record("okta_app", app["id"], label=p.label)
+        else:
+            diffs = _differences(want, app)
+            if diffs:
+                body = copy.deepcopy(app)
+                for section in ("credentials", "settings"):
+                    body.setdefault(section, {}).setdefault("oauthClient", {}).update(
+                        want[section]["oauthClient"]
+                    )
+                body["credentials"]["oauthClient"].pop("client_secret", None)
+                app = okta.replace_app(app["id"], body)
+                action, detail = "updated", "changed " + ", ".join(diffs)
+            else:
+                action, detail = "unchanged", ""
+    client_id = app["credentials"]["oauthClient"]["client_id"]
+    result.add(
+        "app",
+        "OktaApp",
+        p.label,
+        action,
+        detail=(detail + " " if detail else "") + f"client_id={client_id} type={p.type}",
+        seconds=t["s"],
+    )
+    if app.get("status") != "ACTIVE":
+        result.add(
+            "app status",
+            "OktaApp",
+            p.label,
+            "checked",
+            "failed",
+            f"app is {app.get('status')}, expected ACTIVE",
+        )
+
+    ctx.state["app"] = {"id": app["id"], "client_id": client_id, "label": p.label, "type": p.type}
+    if p.assign_everyone:
+        with result.timed() as t:
+            everyone = okta.everyone_group()
+            assigned = {g["id"] for g in okta.app_groups(app["id"])}
+            if everyone["id"] in assigned:
+                action = "unchanged"
+            else:
+                okta.assign_group(app["id"], everyone["id"])
+                action = "created"
+        result.add(
+            "assign Everyone",
+            "AppGroupAssignment",
+            f"{p.label} -> Everyone",
+            action,
+            seconds=t["s"],
+        )
+
+
+def client_secret(ctx: Context) -> Secret:
+    """The app's active client secret (web apps), read at the moment of use and never stored."""
+    app = ctx.state.get("app") or {}
+    if not app.get("id"):
+        raise VerificationError("no app recorded for this run: run the okta_app stage first")
+    for s in ctx.okta.client_secrets(app["id"]):
+        if s.get("status") == "ACTIVE" and s.get("client_secret"):
+            return Secret(s["client_secret"])
+    raise VerificationError(f"app {app.get('label')!r} has no active client secret")

@@ -1,0 +1,143 @@
+"""Teardown: remove what this parameter set created, and only that.
+
+Kubernetes objects are removed only when they carry this parameter set's ownership labels;
+Okta objects only when the ledger says oktalab created them (an app or claim that existed
+before is left alone). Objects already gone are reported, not treated as errors.
+"""
+
+from __future__ import annotations
+
+from ..errors import OktaAPIError
+from ..kube import MANAGED_BY, PARAMETER_SET
+from ..results import StageResult
+from .context import Context
+
+STAGE = "teardown"
+
+
+# Kubernetes kinds in deletion order (dependents first) with the parameters naming them.
+def _kube_targets(ctx: Context) -> list[tuple[str, str, str]]:
+    ps = ctx.params
+    targets = [
+        ("ExtAuthPolicy", ps.extauth.namespace, ps.extauth.policy_name),
+        ("ExtAuthServer", ps.extauth.namespace, ps.extauth.server_name),
+    ]
+    portal = getattr(ps, "portal", None)
+    if portal is not None:
+        targets = [
+            ("Group", portal.namespace, portal.group_name),
+            ("Portal", portal.namespace, portal.name),
+            ("Secret", portal.namespace, portal.secret_name),
+            *[(k, portal.namespace, n) for k, n in portal.prerequisite_names()],
+        ]
+    return targets
+
+
+def run(ctx: Context, result: StageResult) -> None:
+    ps = ctx.params
+    if ctx.env.kubeconfig:
+        for kind, ns, name in _kube_targets(ctx):
+            with result.timed() as t:
+                live = ctx.kube.get(kind, name, ns)
+                labels = (live or {}).get("metadata", {}).get("labels") or {}
+                if live is None:
+                    action, status, detail = "unchanged", "ok", "not present"
+                elif labels.get(MANAGED_BY) != "oktalab" or labels.get(PARAMETER_SET) != ps.name:
+                    action, status, detail = (
+                        "unchanged",
+                        "skipped",
+                        "not created by this parameter set; left alone",
+                    )
+                else:
+                    ctx.kube.delete(kind, name, ns)
+                    action, status, detail = "deleted", "ok", ""
+            result.add("delete", kind, f"{ns}/{name}", action, status, detail, seconds=t["s"])
+
+    if not (ctx.env.okta_org_url and ctx.env.okta_api_token):
+        result.add(
+            "okta",
+            "Stage",
+            STAGE,
+            "checked",
+            "skipped",
+            "no Okta settings: Okta objects left alone",
+        )
+        return
+    okta = ctx.okta
+    for entry in ctx.ledger.items("okta_user"):
+        _okta_delete(
+            ctx,
+            result,
+            "OktaUser",
+            entry["key"],
+            entry.get("login", entry["key"]),
+            lambda k: okta.delete_user(k),
+        )
+    for entry in ctx.ledger.items("okta_claim"):
+        server = entry.get("server", ps.authorization_server)
+        _okta_delete(
+            ctx,
+            result,
+            "AuthorizationServerClaim",
+            entry["key"],
+            entry.get("name", entry["key"]),
+            lambda k, s=server: okta.delete_claim(s, k),
+            ledger_kind="okta_claim",
+        )
+    for entry in ctx.ledger.items("okta_policy"):
+        _okta_delete(
+            ctx,
+            result,
+            "Policy",
+            entry["key"],
+            entry.get("name", entry["key"]),
+            lambda k: okta.delete_policy(k),
+            ledger_kind="okta_policy",
+        )
+    for entry in ctx.ledger.items("okta_app"):
+
+        def drop_app(k: str) -> None:
+            okta.deactivate_app(k)
+            okta.delete_app(k)
+
+        _okta_delete(
+            ctx,
+            result,
+            "OktaApp",
+            entry["key"],
+            entry.get("label", entry["key"]),
+            drop_app,
+            ledger_kind="okta_app",
+        )
+    for entry in ctx.ledger.items("okta_group"):
+        _okta_delete(
+            ctx,
+            result,
+            "Group",
+            entry["key"],
+            entry.get("name", entry["key"]),
+            lambda k: okta.delete_group(k),
+            ledger_kind="okta_group",
+        )
+
+
+def _okta_delete(
+    ctx: Context,
+    result: StageResult,
+    kind: str,
+    key: str,
+    label: str,
+    fn,
+    ledger_kind: str = "okta_user",
+) -> None:  # type: ignore[no-untyped-def]
+    with result.timed() as t:
+        try:
+            fn(key)
+            action, detail = "deleted", ""
+        except OktaAPIError as exc:
+            if exc.status != 404:
+                result.add("delete", kind, label, "checked", "failed", str(exc), seconds=t["s"])
+                return
+            action, detail = "unchanged", "not present"
+    ctx.ledger.forget(ledger_kind, key)
+    result.add("delete", kind, label, action, detail=detail, seconds=t["s"])
