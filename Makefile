@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
-PARAMS ?= parameters/sandbox.yaml
+PARAMS ?= parameters/sandbox.yaml parameters/sandbox-portal.yaml
 OUT    ?= runs/latest
 
 .PHONY: setup run teardown test lint format bench sandbox-start sandbox-stop clean

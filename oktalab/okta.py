@@ -234,9 +234,60 @@ class OktaClient:
     def user_groups(self, user_id: str) -> list[Json]:
         return list(self.paginate(f"/api/v1/users/{quote(user_id)}/groups"))
 
+    def create_user(
+        self, profile: Json, *, password: Secret | None = None, group_ids: list[str] | None = None
+    ) -> Json:
+        body: Json = {"profile": profile}
+        if password is not None:
+            body["credentials"] = {"password": {"value": password.reveal()}}
+        if group_ids:
+            body["groupIds"] = group_ids
+        return self.post("/api/v1/users", body, activate="true")  # type: ignore[no-any-return]
+
+    def find_user(self, login: str) -> Json | None:
+        try:
+            return self.get_user(login)
+        except OktaAPIError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def add_user_to_group(self, group_id: str, user_id: str) -> None:
+        self.put(f"/api/v1/groups/{quote(group_id)}/users/{quote(user_id)}")
+
     # -- policies ---------------------------------------------------------------------------
+    def find_policy(self, policy_type: str, name: str) -> Json | None:
+        for pol in self.get("/api/v1/policies", type=policy_type) or []:
+            if pol.get("name") == name:
+                return pol  # type: ignore[no-any-return]
+        return None
+
+    def create_policy(self, body: Json) -> Json:
+        return self.post("/api/v1/policies", body)  # type: ignore[no-any-return]
+
+    def policy_rules(self, policy_id: str) -> list[Json]:
+        return self.get(f"/api/v1/policies/{quote(policy_id)}/rules") or []  # type: ignore[no-any-return]
+
+    def replace_policy_rule(self, policy_id: str, rule_id: str, body: Json) -> Json:
+        return self.put(f"/api/v1/policies/{quote(policy_id)}/rules/{quote(rule_id)}", body)  # type: ignore[no-any-return]
+
+    def policy_apps(self, policy_id: str) -> list[Json]:
+        return self.get(f"/api/v1/policies/{quote(policy_id)}/app") or []  # type: ignore[no-any-return]
+
+    def assign_app_policy(self, app_id: str, policy_id: str) -> None:
+        self.put(f"/api/v1/apps/{quote(app_id)}/policies/{quote(policy_id)}")
+
     def delete_policy(self, policy_id: str) -> None:
         self.delete(f"/api/v1/policies/{quote(policy_id)}")
+
+    # -- the app's own ID-token groups claim (an internal endpoint the Admin UI and Terraform use)
+    def app_groups_claim(self, app_id: str) -> Json:
+        return self.get(f"/api/v1/internal/apps/{quote(app_id)}/settings/oauth/idToken") or {}  # type: ignore[no-any-return]
+
+    def set_app_groups_claim(self, app_id: str, body: Json) -> Json:
+        return (
+            self.post(f"/api/v1/internal/apps/{quote(app_id)}/settings/oauth/idToken", body) or {}
+        )  # type: ignore[no-any-return]
 
     # -- authorization servers --------------------------------------------------------------
     def authorization_server(self, server_id: str = "default") -> Json:
@@ -252,6 +303,15 @@ class OktaClient:
         return self.put(
             f"/api/v1/authorizationServers/{quote(server_id)}/claims/{quote(claim_id)}", body
         )  # type: ignore[no-any-return]
+
+    def scopes(self, server_id: str) -> list[Json]:
+        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}/scopes") or []  # type: ignore[no-any-return]
+
+    def create_scope(self, server_id: str, body: Json) -> Json:
+        return self.post(f"/api/v1/authorizationServers/{quote(server_id)}/scopes", body)  # type: ignore[no-any-return]
+
+    def delete_scope(self, server_id: str, scope_id: str) -> None:
+        self.delete(f"/api/v1/authorizationServers/{quote(server_id)}/scopes/{quote(scope_id)}")
 
     def delete_claim(self, server_id: str, claim_id: str) -> None:
         self.delete(f"/api/v1/authorizationServers/{quote(server_id)}/claims/{quote(claim_id)}")

@@ -18,7 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ParameterError
 
 __all__ = [
+    "AppGroupsClaimParams",
     "AppParams",
+    "GroupParams",
+    "PortalParams",
+    "RegistrationParams",
     "ClaimParams",
     "ExtAuthParams",
     "KubernetesParams",
@@ -42,7 +46,11 @@ ALL_STAGES = [
 ]
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Fields that must never be parameters: a secret in a notebook parameter ends up in the executed notebook.
-_SECRET_KEYS = re.compile(r"(secret|password|passwd|token|private_key|api_key)$", re.I)
+_SECRET_KEYS = re.compile(
+    r"^(secret|password|passwd|token|api_token|access_token|refresh_token|id_token|private_key|api_key)$"
+    r"|(_secret|_password|_passwd|api_token|_api_key|private_key)$",
+    re.I,
+)
 
 
 class _Model(BaseModel):
@@ -91,10 +99,6 @@ class AppParams(_Model):
 
     @model_validator(mode="after")
     def _rules(self) -> AppParams:
-        if "authorization_code" in self.grant_types and not self.redirect_uris:
-            raise ValueError(
-                "redirect_uris: the authorization_code grant needs at least one sign-in redirect URI"
-            )
         if self.type == "browser" and not self.pkce_required:
             raise ValueError(
                 "pkce_required: a browser (SPA) app has no secret, so PKCE must stay required"
@@ -216,6 +220,101 @@ class VerifyParams(_Model):
         return v
 
 
+class GroupParams(_Model):
+    """An Okta group (guide 2: PetstoreUsers)."""
+
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+
+
+class AppGroupsClaimParams(_Model):
+    """The app's own ID-token groups claim filter (Sign On tab; org authorization server)."""
+
+    name: str = "groups"
+    filter_type: Literal["REGEX", "STARTS_WITH", "EQUALS", "CONTAINS"] = "REGEX"
+    value: str = ".*"
+
+
+class RegistrationParams(_Model):
+    """Self-service registration: a profile enrollment policy mapped to the app."""
+
+    policy_name: str = Field("oktalab self-service registration", min_length=1, max_length=255)
+    target_group: str = Field(description="group new users join; must be the guide's group name")
+    email_verification: bool = False
+    profile_attributes: list[Literal["email", "firstName", "lastName", "organization"]] = Field(
+        default_factory=lambda: ["email", "firstName", "lastName"]
+    )
+    app_self_service: bool = Field(True, description="users may request the app, no approval")
+    assign_group_to_app: bool = True
+
+    @field_validator("profile_attributes")
+    @classmethod
+    def _email_first(cls, v: list[str]) -> list[str]:
+        if "email" not in v:
+            raise ValueError("expected 'email' among the profile attributes (it is the username)")
+        return v
+
+
+class PortalParams(_Model):
+    """Gloo Portal resources of guide 2 (portal.gloo.solo.io/v1beta1)."""
+
+    namespace: str = "default"
+    name: str = "petstore-portal"
+    display_name: str = "Petstore Portal"
+    domain: str = Field("petstore.example.com", description="portal host name (without port)")
+    ingress_port: int | Literal["auto"] = Field(
+        "auto", description="gateway port; auto = the port of $OKTALAB_GATEWAY_URL"
+    )
+    scheme: Literal["http", "https"] = "http"
+    secret_name: str = "petstore-portaloidc-secret"
+    secret_key: str = "client_secret"
+    group_claim_key: str = "groups"
+    additional_scopes: list[str] = Field(default_factory=lambda: ["groups"])
+    group_name: str = Field("oidc-group", description="the portal Group shadowing the Okta group")
+    api_product: str = "petstore-product"
+    environment: str = "dev"
+    create_prerequisites: bool = Field(
+        True,
+        description="also create the getting-started APIProduct, Environment and petstore backend",
+    )
+    environment_domain: str = Field(
+        "api.petstore.example.com", description="host name of the API environment"
+    )
+    wait_seconds: float = Field(30, gt=0, le=600)
+
+    _n = field_validator(
+        "namespace", "name", "secret_name", "group_name", "api_product", "environment"
+    )(lambda cls, v: _dns_label(v))
+
+    @field_validator("domain", "environment_domain")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", v):
+            raise ValueError(f"expected a host name without scheme or port, got {v!r}")
+        return v
+
+    def prerequisite_names(self) -> list[tuple[str, str]]:
+        return (
+            [("Environment", self.environment), ("APIProduct", self.api_product)]
+            if self.create_prerequisites
+            else []
+        )
+
+
+class PortalVerifyParams(_Model):
+    """The sign-up test of guide 2."""
+
+    driver: Literal["auto", "browser", "http"] = Field(
+        "auto",
+        description="browser = Chromium via Playwright; http = form-driving client (sandbox pages only)",
+    )
+    email_domain: str = "example.com"
+    check_outsider: bool = Field(
+        True, description="also check that a user outside the group sees no API product"
+    )
+    screenshot: bool = True
+
+
 class ParameterSet(_Model):
     """Everything a run needs to know, minus where and with which credentials."""
 
@@ -230,10 +329,19 @@ class ParameterSet(_Model):
     )
     app: AppParams
     claims: list[ClaimParams] = Field(default_factory=list)
+    scopes: list[str] = Field(
+        default_factory=list,
+        description="custom scopes to ensure on the authorization server (e.g. groups)",
+    )
     token_preview: TokenPreviewParams = TokenPreviewParams()
     kubernetes: KubernetesParams = KubernetesParams()
     extauth: ExtAuthParams = ExtAuthParams()
     verify: VerifyParams = VerifyParams()
+    group: GroupParams | None = None
+    app_groups_claim: AppGroupsClaimParams | None = None
+    registration: RegistrationParams | None = None
+    portal: PortalParams | None = None
+    portal_verify: PortalVerifyParams = PortalVerifyParams()
 
     _n = field_validator("name")(lambda cls, v: _dns_label(v, "a parameter-set name"))
 
@@ -252,6 +360,28 @@ class ParameterSet(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"claims: duplicate claim names {dupes}")
+        return self
+
+    @model_validator(mode="after")
+    def _guide_needs(self) -> ParameterSet:
+        if self.guide == "oidc-gateway" and not self.app.redirect_uris:
+            raise ValueError(
+                "app.redirect_uris: the authorization code flow needs at least one sign-in redirect URI"
+            )
+        if self.guide == "portal-ssr":
+            missing = [k for k in ("group", "registration", "portal") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"the portal-ssr guide needs the sections {missing}")
+            if self.app.type != "web":
+                raise ValueError(
+                    "app.type: the portal-ssr guide uses a Web app (type: web) with a client secret"
+                )
+            assert self.registration and self.group
+            if self.registration.target_group != self.group.name:
+                raise ValueError(
+                    f"registration.target_group: expected the group of this guide ({self.group.name!r}), "
+                    f"got {self.registration.target_group!r}"
+                )
         return self
 
     @property

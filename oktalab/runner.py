@@ -9,8 +9,10 @@ so this module never imports the sandbox.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,18 @@ def notebooks_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def ipc_kernel_manager(socket_dir: str) -> type:
+    """Kernels on local IPC sockets instead of plaintext TCP ports (ipykernel's own advice)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, Unicode
+
+    class IPCKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+        ip = Unicode(str(Path(socket_dir) / "kernel"), config=True)
+
+    return IPCKernelManager
 
 
 @dataclass
@@ -179,6 +193,7 @@ class Runner:
             old.unlink()
         nb_dir = notebooks_dir()
         rows: list[dict[str, Any]] = []
+        sock_dir = tempfile.mkdtemp(prefix="oktalab-kernels-")
         saved = dict(os.environ)
         os.environ.update(self._kernel_env(ps, run_dir))
         try:
@@ -195,6 +210,7 @@ class Runner:
                         log_output=self.log_output,
                         progress_bar=False,
                         execution_timeout=self.stage_timeout,
+                        kernel_manager_class=ipc_kernel_manager(sock_dir),
                     )
                 except Exception as exc:  # papermill wraps cell errors; keep the short form
                     error = getattr(exc, "evalue", None) or f"{type(exc).__name__}: {exc}"
@@ -233,4 +249,5 @@ class Runner:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            shutil.rmtree(sock_dir, ignore_errors=True)
         return rows

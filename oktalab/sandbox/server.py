@@ -27,6 +27,7 @@ from .kube.api import create_kube_app
 from .kube.store import ObjectStore
 from .okta import OktaOrg, create_okta_app
 from .store import Database
+from .testhooks import with_test_hooks
 
 log = logging.getLogger("oktalab.sandbox")
 
@@ -113,7 +114,7 @@ async def serve(
     controllers.start()
 
     apps = {
-        "okta": create_okta_app(org),
+        "okta": with_test_hooks(org, create_okta_app(org)),
         "kube": create_kube_app(store, token=kube_token),
         "gateway": create_gateway_app(store),
     }

@@ -64,6 +64,7 @@ def run_stage(
     finally:
         write_rows(rd / "rows" / f"{stage}.json", result.rows)
         ctx.save()
+        ctx.close()
     if error is not None and raise_on_failure:
         raise StageFailed(stage, error) from error
     if raise_on_failure and not result.ok:

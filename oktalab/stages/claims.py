@@ -116,8 +116,90 @@ def run(ctx: Context, result: StageResult) -> None:
     }
     ctx.state["jwks"] = jwks
 
+    if ps.group is not None:
+        ensure_group(ctx, result)
+    if ps.app_groups_claim is not None:
+        ensure_app_groups_claim(ctx, result, meta.issuer)
+    ensure_scopes(ctx, result, server_id)
     ensure_claims(ctx, result, server_id, ps.claims)
     preview_tokens(ctx, result, meta, jwks, kids)
+
+
+def ensure_scopes(ctx: Context, result: StageResult, server_id: str) -> None:
+    if not ctx.params.scopes:
+        return
+    existing = {s["name"]: s for s in ctx.okta.scopes(server_id)}
+    for name in ctx.params.scopes:
+        with result.timed() as t:
+            if name in existing:
+                action = "unchanged"
+            else:
+                made = ctx.okta.create_scope(
+                    server_id,
+                    {
+                        "name": name,
+                        "displayName": name,
+                        "description": f"{name} (managed by oktalab)",
+                        "consent": "IMPLICIT",
+                        "metadataPublish": "NO_CLIENTS",
+                    },
+                )
+                ctx.ledger.record("okta_scope", made["id"], server=server_id, name=name)
+                action = "created"
+        result.add(f"scope {name}", "AuthorizationServerScope", name, action, seconds=t["s"])
+
+
+def ensure_group(ctx: Context, result: StageResult) -> None:
+    g = ctx.params.group
+    assert g is not None
+    with result.timed() as t:
+        group = ctx.okta.find_group(g.name)
+        if group is None:
+            group = ctx.okta.create_group(g.name, g.description)
+            ctx.ledger.record("okta_group", group["id"], name=g.name)
+            action = "created"
+        else:
+            action = "unchanged"
+    ctx.state["group"] = {"id": group["id"], "name": g.name}
+    result.add("group", "Group", g.name, action, detail=f"id={group['id']}", seconds=t["s"])
+
+
+def ensure_app_groups_claim(ctx: Context, result: StageResult, issuer: str) -> None:
+    c = ctx.params.app_groups_claim
+    app = ctx.state.get("app")
+    assert c is not None
+    if not app:
+        result.add(
+            "app groups claim",
+            "AppGroupsClaim",
+            c.name,
+            "checked",
+            "failed",
+            "run the okta_app stage first",
+        )
+        return
+    want = {
+        "name": c.name,
+        "valueType": "GROUPS",
+        "groupFilterType": c.filter_type,
+        "value": c.value,
+    }
+    with result.timed() as t:
+        have = ctx.okta.app_groups_claim(app["id"])
+        if all(have.get(k) == v for k, v in want.items()):
+            action = "unchanged"
+        else:
+            body = {**want, "issuerMode": have.get("issuerMode") or "ORG_URL"}
+            ctx.okta.set_app_groups_claim(app["id"], body)
+            action = "created" if not have.get("name") else "updated"
+    result.add(
+        "app groups claim",
+        "AppGroupsClaim",
+        f"{app['label']}: {c.name}",
+        action,
+        detail=f"ID token, {c.filter_type} {c.value!r}",
+        seconds=t["s"],
+    )
 
 
 def preview_tokens(
@@ -159,7 +241,7 @@ def preview_tokens(
                 org_url=env.okta_org_url,
                 metadata=meta,
                 client_id=app["client_id"],
-                redirect_uri=ps.app.redirect_uris[0],
+                redirect_uri=ctx.redirect_uris()[0],
                 username=env.test_username,
                 password=env.test_password,
                 scopes=ps.token_preview.scopes,
@@ -214,11 +296,30 @@ def preview_tokens(
             f"{type(exc).__name__}: {exc}",
         )
     requested = set(ps.token_preview.scopes)
+    user_groups: list[str] | None = None
     for c in ps.claims:
         token = access if c.claim_type == "RESOURCE" else ident
         which = "access token" if c.claim_type == "RESOURCE" else "ID token"
         applies = not c.scopes or bool(requested & set(c.scopes))
-        if not applies:
+        if applies and c.value_type == "GROUPS":
+            if user_groups is None:
+                user = ctx.okta.get_user(env.test_username)
+                user_groups = [g["profile"]["name"] for g in ctx.okta.user_groups(user["id"])]
+            expected = sorted(
+                n for n in user_groups if group_matches(c.group_filter_type or "", c.value, n)
+            )
+            got = sorted(token.get(c.name) or [])
+            ok = got == expected
+            result.add(
+                f"claim {c.name} in token",
+                "Claim",
+                c.name,
+                "checked",
+                "ok" if ok else "failed",
+                f"{which}: {got!r}"
+                + ("" if ok else f", expected {expected!r} from the user's groups"),
+            )
+        elif not applies:
             result.add(
                 f"claim {c.name} in token",
                 "Claim",
@@ -245,3 +346,18 @@ def preview_tokens(
                 f"missing from the {which}",
             )
     result.outputs["preview"] = {"access_token": access, "id_token": ident}
+
+
+def group_matches(filter_type: str, value: str, name: str) -> bool:
+    """Okta's group filter semantics for GROUPS claims."""
+    import re
+
+    if filter_type == "REGEX":
+        return re.fullmatch(value, name) is not None
+    if filter_type == "STARTS_WITH":
+        return name.startswith(value)
+    if filter_type == "EQUALS":
+        return name == value
+    if filter_type == "CONTAINS":
+        return value in name
+    return False

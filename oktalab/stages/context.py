@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..kube import Kube
 from ..okta import OktaClient
@@ -73,6 +74,38 @@ class Context:
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=1, sort_keys=True))
+
+    def gateway_url(self) -> str | None:
+        return (self.params.verify.gateway_url or self.env.gateway_url or "").rstrip("/") or None
+
+    def portal_origin(self) -> str:
+        """``<scheme>://<portal domain>[:<ingress port>]``: the host users open, as in the guide."""
+        p = self.params.portal
+        assert p is not None
+        port: int | None
+        if p.ingress_port == "auto":
+            gw = self.gateway_url()
+            if not gw:
+                self.env.require("gateway_url")
+            port = urlsplit(gw).port
+        else:
+            port = p.ingress_port
+        default = 443 if p.scheme == "https" else 80
+        return f"{p.scheme}://{p.domain}" + (f":{port}" if port and port != default else "")
+
+    def redirect_uris(self) -> list[str]:
+        """The app's sign-in redirect URIs: from the parameters, or derived from the portal."""
+        if self.params.app.redirect_uris:
+            return list(self.params.app.redirect_uris)
+        if self.params.portal is not None:
+            return [self.portal_origin() + "/callback"]
+        return []
+
+    def close(self) -> None:
+        if self._okta is not None:
+            self._okta.close()
+        if self._kube is not None:
+            self._kube.close()
 
     @property
     def okta(self) -> OktaClient:

@@ -14,14 +14,14 @@ from .context import Context
 STAGE = "okta_app"
 
 
-def desired_app(p: AppParams) -> dict[str, Any]:
+def desired_app(p: AppParams, redirect_uris: list[str]) -> dict[str, Any]:
     """The app as Okta's Apps API wants it, for the app type in the parameters."""
     browser = p.type == "browser"
     oauth_client: dict[str, Any] = {
         "application_type": p.type,
         "grant_types": list(p.grant_types),
         "response_types": ["code"],
-        "redirect_uris": list(p.redirect_uris),
+        "redirect_uris": list(redirect_uris),
         "post_logout_redirect_uris": list(p.post_logout_redirect_uris),
         "consent_method": "TRUSTED",
     }
@@ -71,7 +71,7 @@ def _differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
 def run(ctx: Context, result: StageResult) -> None:
     p = ctx.params.app
     okta = ctx.okta
-    want = desired_app(p)
+    want = desired_app(p, ctx.redirect_uris())
 
     with result.timed() as t:
         app = okta.find_app(p.label)

@@ -84,6 +84,17 @@ def run(ctx: Context, result: StageResult) -> None:
             lambda k, s=server: okta.delete_claim(s, k),
             ledger_kind="okta_claim",
         )
+    for entry in ctx.ledger.items("okta_scope"):
+        server = entry.get("server", ps.authorization_server)
+        _okta_delete(
+            ctx,
+            result,
+            "AuthorizationServerScope",
+            entry["key"],
+            entry.get("name", entry["key"]),
+            lambda k, s=server: okta.delete_scope(s, k),
+            ledger_kind="okta_scope",
+        )
     for entry in ctx.ledger.items("okta_policy"):
         _okta_delete(
             ctx,

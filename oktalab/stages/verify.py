@@ -56,7 +56,7 @@ def run(ctx: Context, result: StageResult) -> None:
     ps = ctx.params
     v = ps.verify
     env = ctx.env
-    gateway = (v.gateway_url or env.gateway_url or "").rstrip("/")
+    gateway = ctx.gateway_url() or ""
     if not gateway:
         env.require("gateway_url")
     env.require("okta_org_url", "test_username", "test_password")
@@ -77,7 +77,7 @@ def run(ctx: Context, result: StageResult) -> None:
         org_url=env.okta_org_url,
         metadata=meta,
         client_id=app["client_id"],
-        redirect_uri=ps.app.redirect_uris[0],
+        redirect_uri=ctx.redirect_uris()[0],
         username=env.test_username,
         password=env.test_password,
         scopes=ps.token_preview.scopes,

@@ -1,0 +1,113 @@
+"""Guide 2: the client-secret Secret, the Portal with oidcAuth, and the Group shadowing the Okta group.
+
+The getting-started prerequisites (petstore APIProduct and Environment) are applied too when
+``portal.create_prerequisites`` is true. Each object must reach ``status.state: Succeeded``.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from .. import gloo, oidc
+from ..errors import VerificationError
+from ..kube import Obj
+from ..results import StageResult
+from .context import Context
+from .okta_app import client_secret
+
+STAGE = "portal"
+
+
+def run(ctx: Context, result: StageResult) -> None:
+    ps = ctx.params
+    p = ps.portal
+    assert p is not None and ps.group is not None
+    app = ctx.state.get("app")
+    if not app:
+        raise VerificationError("no app in this run: run the okta_app stage first")
+    kube = ctx.kube
+    origin = ctx.portal_origin()
+    ctx.env.require("okta_org_url")
+    assert ctx.env.okta_org_url
+    issuer = (ctx.state.get("metadata") or {}).get("issuer") or oidc.issuer_url(
+        ctx.env.okta_org_url, ps.authorization_server
+    )
+
+    applied: list[tuple[str, str]] = []
+    if p.create_prerequisites:
+        for manifest in (gloo.api_product(p), gloo.environment(p, origin)):
+            _apply(ctx, result, manifest)
+            applied.append((manifest["kind"], manifest["metadata"]["name"]))
+
+    secret = client_secret(ctx)
+    manifest = gloo.client_secret_secret(p, secret.reveal())
+    with result.timed() as t:
+        action, live = kube.ensure(manifest, ps.name)
+    stored = base64.b64decode((live.get("data") or {}).get(p.secret_key, ""))
+    exact = stored == secret.reveal().encode()
+    result.add("apply", "Secret", f"{p.namespace}/{p.secret_name}", action, seconds=t["s"])
+    result.add(
+        "secret encoding",
+        "Secret",
+        f"{p.namespace}/{p.secret_name}",
+        "checked",
+        "ok" if exact else "failed",
+        f"data.{p.secret_key} decodes to the client secret byte for byte ({len(stored)} bytes, no trailing newline)"
+        if exact
+        else "the stored value differs from the client secret",
+    )
+
+    for manifest in (
+        gloo.portal(p, origin=origin, client_id=app["client_id"], issuer=issuer),
+        gloo.portal_group(p, ps.group.name),
+    ):
+        _apply(ctx, result, manifest)
+        applied.append((manifest["kind"], manifest["metadata"]["name"]))
+
+    for kind, name in applied:
+        _wait_succeeded(ctx, result, kind, name)
+    ctx.state["portal"] = {"origin": origin, "issuer": issuer}
+
+
+def _apply(ctx: Context, result: StageResult, manifest: Obj) -> None:
+    meta = manifest["metadata"]
+    with result.timed() as t:
+        action, _ = ctx.kube.ensure(manifest, ctx.params.name)
+    result.add(
+        "apply", manifest["kind"], f"{meta['namespace']}/{meta['name']}", action, seconds=t["s"]
+    )
+
+
+def _wait_succeeded(ctx: Context, result: StageResult, kind: str, name: str) -> None:
+    p = ctx.params.portal
+    assert p is not None
+    deadline = time.monotonic() + p.wait_seconds
+    delay = 0.05
+    with result.timed() as t:
+        while True:
+            obj = ctx.kube.get(kind, name, p.namespace) or {}
+            st = obj.get("status") or {}
+            state = st.get("state", "Pending")
+            current = st.get("observedGeneration") in (
+                None,
+                obj.get("metadata", {}).get("generation"),
+            )
+            if current and state in ("Succeeded", "Invalid", "Failed"):
+                break
+            if time.monotonic() > deadline:
+                state = f"still {state} after {p.wait_seconds:.0f}s"
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    ok = state == "Succeeded"
+    detail = state if ok else f"{state}: {st.get('reason', '')}".rstrip(": ")
+    result.add(
+        "status",
+        kind,
+        f"{p.namespace}/{name}",
+        "checked",
+        "ok" if ok else "failed",
+        detail,
+        seconds=t["s"],
+    )

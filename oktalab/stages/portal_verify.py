@@ -1,0 +1,247 @@
+"""Guide 2, last section: a new person signs up through Okta and lands in the portal, signed in.
+
+A fresh user (unique per run) goes: portal → "Log in" → "Log in with OpenID Connect" → Okta
+→ "Sign up" → form → back in the portal showing their email, with the petstore API product
+visible. Then Okta is asked whether the user is ACTIVE and in the group, and a user outside
+the group checks that membership is what grants the product. Users made here are recorded
+in the ledger, so teardown removes them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import OktalabError, VerificationError
+from ..results import StageResult
+from ..settings import Secret
+from ..web import (
+    BrowserDriver,
+    FormBrowser,
+    browser_available,
+    field_value,
+    in_thread,
+    page_text,
+    screenshot_path,
+)
+from .context import Context
+
+STAGE = "portal_verify"
+PRODUCT_TITLE = "Petstore Product"
+
+
+def _resolve(ctx: Context) -> dict[str, str]:
+    """Map the portal and API host names to the gateway, as the guide's /etc/hosts step does."""
+    p = ctx.params.portal
+    assert p is not None
+    if ctx.params.target != "sandbox":
+        return {}
+    gw = urlsplit(ctx.gateway_url() or "http://127.0.0.1")
+    return {p.domain: gw.hostname or "127.0.0.1", p.environment_domain: gw.hostname or "127.0.0.1"}
+
+
+def _product_visible(driver: Any, product: str) -> bool:
+    text = driver.text
+    if product in text or PRODUCT_TITLE in text:
+        return True
+    try:
+        driver.click("APIs")
+    except VerificationError:
+        return False
+    text = driver.text
+    return product in text or PRODUCT_TITLE in text
+
+
+def _sign_up_flow(
+    driver: Any, origin: str, profile: dict[str, str], password: str, shot: Any
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    driver.goto(origin + "/")
+    out["before"] = "Log in" in driver.text
+    driver.click("Log in")
+    driver.click("Log in with OpenID Connect")
+    out["signup_link"] = "Sign up" in driver.text
+    driver.click("Sign up")
+    driver.fill_and_submit(field_value(profile, password))
+    out["landed"] = driver.url.startswith(origin)
+    out["email_shown"] = profile["email"] in driver.text
+    if shot is not None:
+        driver.screenshot(shot)
+    return out
+
+
+def _sign_in_flow(driver: Any, origin: str, email: str, password: str) -> dict[str, Any]:
+    driver.goto(origin + "/")
+    driver.click("Log in")
+    driver.click("Log in with OpenID Connect")
+    driver.fill_and_submit(field_value({"email": email}, password))
+    return {"landed": driver.url.startswith(origin), "email_shown": email in driver.text}
+
+
+def run(ctx: Context, result: StageResult) -> None:
+    ps = ctx.params
+    p, v = ps.portal, ps.portal_verify
+    assert p is not None and ps.group is not None
+    okta = ctx.okta
+    origin = (ctx.state.get("portal") or {}).get("origin") or ctx.portal_origin()
+    resolve = _resolve(ctx)
+    use_browser = v.driver == "browser" or (v.driver == "auto" and browser_available())
+    if v.driver == "browser" and not browser_available():
+        raise VerificationError(
+            "driver 'browser' needs Chromium and Playwright: apt-get install chromium; pip install 'oktalab[browser]'"
+        )
+    driver_name = "chromium" if use_browser else "http"
+
+    # before login
+    with result.timed() as t:
+        probe = FormBrowser(resolve=resolve)
+        try:
+            home = page_text(probe.goto(origin + "/"))
+        finally:
+            probe.close()
+    result.add(
+        "portal before login",
+        "PortalPage",
+        origin,
+        "checked",
+        "ok" if "Log in" in home else "failed",
+        "shows 'Log in'" if "Log in" in home else "no 'Log in' on the portal home page",
+        seconds=t["s"],
+    )
+
+    # a fresh person signs up
+    tag = time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(2)
+    email = f"oktalab-signup-{tag}@{v.email_domain}"
+    profile = {"email": email, "firstName": "Signup", "lastName": f"Test {tag}"}
+    password = Secret("Sg" + secrets.token_urlsafe(12) + "!7")
+    shot = (
+        screenshot_path(ctx.run_dir, "portal-signed-in.png")
+        if (use_browser and v.screenshot)
+        else None
+    )
+
+    def flow(fn: Any, *args: Any) -> dict[str, Any]:
+        def go() -> dict[str, Any]:
+            d: Any = BrowserDriver(resolve=resolve) if use_browser else FormBrowser(resolve=resolve)
+            try:
+                return fn(d, *args)  # type: ignore[no-any-return]
+            finally:
+                d.close()
+
+        return in_thread(go) if use_browser else go()
+
+    with result.timed() as t:
+        try:
+            out = flow(_sign_up_flow, origin, profile, password.reveal(), shot)
+            error = ""
+        except (OktalabError, Exception) as exc:
+            out, error = {}, f"{type(exc).__name__}: {exc}"
+    user = okta.find_user(email)
+    if user is not None:
+        ctx.ledger.record("okta_user", user["id"], login=email)
+    result.add(
+        "sign up",
+        "PortalSignUp",
+        email,
+        "checked",
+        "failed" if error else "ok",
+        error or f"via {driver_name}; 'Sign up' link shown: {out.get('signup_link')}",
+        seconds=t["s"],
+    )
+    if error:
+        return
+    result.add(
+        "signed in to portal",
+        "PortalPage",
+        email,
+        "checked",
+        "ok" if out["landed"] and out["email_shown"] else "failed",
+        "back on the portal, showing the email"
+        if out["email_shown"]
+        else "the portal does not show the new user's email",
+    )
+    if shot is not None and shot.exists():
+        result.add("screenshot", "Screenshot", shot.name, "checked", detail=str(shot))
+        ctx.state["screenshot"] = str(shot)
+
+    # what Okta says about the new user
+    if user is None:
+        result.add(
+            "user in Okta", "OktaUser", email, "checked", "failed", "no such user after sign-up"
+        )
+        return
+    result.add(
+        "user active",
+        "OktaUser",
+        email,
+        "checked",
+        "ok" if user.get("status") == "ACTIVE" else "failed",
+        f"status {user.get('status')}",
+    )
+    groups = [g["profile"]["name"] for g in okta.user_groups(user["id"])]
+    member = ps.group.name in groups
+    result.add(
+        "user in group",
+        "GroupMembership",
+        f"{email} -> {ps.group.name}",
+        "checked",
+        "ok" if member else "failed",
+        f"groups: {', '.join(groups)}",
+    )
+
+    with result.timed() as t:
+        visible = flow(
+            lambda d: (
+                _sign_in_flow(d, origin, email, password.reveal()),
+                _product_visible(d, p.api_product),
+            )[1]
+        )
+    result.add(
+        "API product visible",
+        "APIProduct",
+        p.api_product,
+        "checked",
+        "ok" if visible else "failed",
+        "member sees the product" if visible else "the signed-in member does not see the product",
+        seconds=t["s"],
+    )
+
+    if v.check_outsider:
+        outsider_email = f"oktalab-outsider-{tag}@{v.email_domain}"
+        outsider_pw = Secret("Ou" + secrets.token_urlsafe(12) + "!5")
+        with result.timed() as t:
+            made = okta.create_user(
+                {
+                    "email": outsider_email,
+                    "login": outsider_email,
+                    "firstName": "Outside",
+                    "lastName": tag,
+                },
+                password=outsider_pw,
+            )
+            ctx.ledger.record("okta_user", made["id"], login=outsider_email)
+            try:
+                seen = flow(
+                    lambda d: (
+                        _sign_in_flow(d, origin, outsider_email, outsider_pw.reveal()),
+                        _product_visible(d, p.api_product),
+                    )[1]
+                )
+                status, detail = (
+                    ("failed", "a user outside the group sees the product")
+                    if seen
+                    else ("ok", "not granted the product")
+                )
+            except (OktalabError, Exception) as exc:
+                status, detail = "failed", f"{type(exc).__name__}: {exc}"
+        result.add(
+            "outsider not granted",
+            "APIProduct",
+            outsider_email,
+            "checked",
+            status,
+            detail,
+            seconds=t["s"],
+        )

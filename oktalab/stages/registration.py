@@ -1,0 +1,173 @@
+"""Guide 2: self-service registration into the group, app self-service, and group assignment.
+
+Okta Identity Engine enables registration per app with a profile enrollment policy
+(``PROFILE_ENROLLMENT``) mapped to the app. Its one rule says who may register, into which
+group, with which profile fields, and whether the email must be verified first.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..errors import VerificationError
+from ..results import StageResult
+from .context import Context
+
+STAGE = "registration"
+LABELS = {
+    "email": "Email",
+    "firstName": "First name",
+    "lastName": "Last name",
+    "organization": "Organization",
+}
+
+
+def desired_enrollment(ctx: Context, group_id: str) -> dict[str, Any]:
+    r = ctx.params.registration
+    assert r is not None
+    return {
+        "access": "ALLOW",
+        "unknownUserAction": "REGISTER",
+        "targetGroupIds": [group_id],
+        "activationRequirements": {"emailVerification": r.email_verification},
+        "profileAttributes": [
+            {"name": a, "label": LABELS[a], "required": True} for a in r.profile_attributes
+        ],
+    }
+
+
+def _enrollment_differs(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    diffs = []
+    for key in ("access", "unknownUserAction", "targetGroupIds", "activationRequirements"):
+        if have.get(key) != want[key]:
+            diffs.append(key)
+    names = lambda attrs: [(a.get("name"), bool(a.get("required"))) for a in attrs or []]  # noqa: E731
+    if names(have.get("profileAttributes")) != names(want["profileAttributes"]):
+        diffs.append("profileAttributes")
+    return diffs
+
+
+def run(ctx: Context, result: StageResult) -> None:
+    ps = ctx.params
+    r = ps.registration
+    assert r is not None and ps.group is not None
+    okta = ctx.okta
+    app = ctx.state.get("app")
+    if not app:
+        raise VerificationError("no app in this run: run the okta_app stage first")
+    group = ctx.state.get("group") or {}
+    if not group:
+        found = okta.find_group(ps.group.name)
+        if found is None:
+            raise VerificationError(
+                f"group {ps.group.name!r} not found: run the claims stage first"
+            )
+        group = {"id": found["id"], "name": ps.group.name}
+
+    # 1. the profile enrollment policy
+    with result.timed() as t:
+        policy = okta.find_policy("PROFILE_ENROLLMENT", r.policy_name)
+        if policy is None:
+            policy = okta.create_policy(
+                {
+                    "type": "PROFILE_ENROLLMENT",
+                    "name": r.policy_name,
+                    "status": "ACTIVE",
+                    "description": f"Self-service registration into {group['name']} (managed by oktalab: {ps.name})",
+                }
+            )
+            ctx.ledger.record("okta_policy", policy["id"], name=r.policy_name)
+            action = "created"
+        else:
+            action = "unchanged"
+    result.add(
+        "enrollment policy",
+        "ProfileEnrollmentPolicy",
+        r.policy_name,
+        action,
+        detail=f"id={policy['id']}",
+        seconds=t["s"],
+    )
+
+    # 2. its single rule: register unknown users into the group
+    with result.timed() as t:
+        rules = okta.policy_rules(policy["id"])
+        if not rules:
+            raise VerificationError(f"policy {r.policy_name!r} has no rule to configure")
+        rule = rules[0]
+        want = desired_enrollment(ctx, group["id"])
+        have = (rule.get("actions") or {}).get("profileEnrollment") or {}
+        diffs = _enrollment_differs(want, have)
+        if diffs:
+            body = copy.deepcopy(rule)
+            body.setdefault("actions", {}).setdefault("profileEnrollment", {}).update(want)
+            for k in ("_links", "created", "lastUpdated"):
+                body.pop(k, None)
+            okta.replace_policy_rule(policy["id"], rule["id"], body)
+            action, detail = "updated", "set " + ", ".join(diffs)
+        else:
+            action, detail = "unchanged", ""
+    summary = f"register into {group['name']}, email verification {'on' if r.email_verification else 'off'}"
+    result.add(
+        "enrollment rule",
+        "PolicyRule",
+        rule.get("name", rule["id"]),
+        action,
+        detail=(detail + "; " if detail else "") + summary,
+        seconds=t["s"],
+    )
+
+    # 3. the policy mapped to the app
+    with result.timed() as t:
+        mapped = {a.get("id") for a in okta.policy_apps(policy["id"])}
+        if app["id"] in mapped:
+            action = "unchanged"
+        else:
+            okta.assign_app_policy(app["id"], policy["id"])
+            action = "created"
+    result.add(
+        "policy -> app",
+        "PolicyMapping",
+        f"{r.policy_name} -> {app['label']}",
+        action,
+        seconds=t["s"],
+    )
+
+    # 4. app self-service, no approval
+    with result.timed() as t:
+        live = okta.get_app(app["id"])
+        current = bool((live.get("accessibility") or {}).get("selfService"))
+        if current == r.app_self_service:
+            action = "unchanged"
+        else:
+            body = copy.deepcopy(live)
+            body.setdefault("accessibility", {})["selfService"] = r.app_self_service
+            body.get("credentials", {}).get("oauthClient", {}).pop("client_secret", None)
+            okta.replace_app(app["id"], body)
+            action = "updated"
+    result.add(
+        "app self-service",
+        "OktaApp",
+        app["label"],
+        action,
+        detail=f"selfService={r.app_self_service}",
+        seconds=t["s"],
+    )
+
+    # 5. the group assigned to the app
+    if r.assign_group_to_app:
+        with result.timed() as t:
+            assigned = {g["id"] for g in okta.app_groups(app["id"])}
+            if group["id"] in assigned:
+                action = "unchanged"
+            else:
+                okta.assign_group(app["id"], group["id"])
+                action = "created"
+        result.add(
+            "assign group",
+            "AppGroupAssignment",
+            f"{app['label']} -> {group['name']}",
+            action,
+            seconds=t["s"],
+        )

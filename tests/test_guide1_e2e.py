@@ -1,0 +1,215 @@
+"""Guide 1 end to end: real notebooks run by papermill against the embedded sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, kubectl, oktalab_cli
+from kubernetes import client as k8s, config as k8s_config
+
+pytestmark = pytest.mark.slow
+PARAMS = ROOT / "parameters" / "sandbox.yaml"
+
+
+def run(sandbox: dict[str, str], *args: str) -> tuple[int, list[dict], str]:
+    out = Path(args[args.index("--out") + 1])
+    proc = oktalab_cli(
+        *args,
+        "--state-dir",
+        sandbox["OKTALAB_SANDBOX_DIR"],
+        env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"]},
+    )
+    rows = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
+    return proc.returncode, rows, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def first_run(sandbox: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("run1")
+    code, rows, text = run(sandbox, "run", str(PARAMS), "--out", str(out))
+    return {"code": code, "rows": rows, "text": text, "out": out}
+
+
+def test_first_run_passes_every_check(first_run: dict) -> None:
+    failed = [r for r in first_run["rows"] if r["status"] == "failed"]
+    assert first_run["code"] == 0 and not failed, first_run["text"][-4000:]
+    stages = {r["stage"] for r in first_run["rows"]}
+    assert stages == {"okta_app", "claims", "extauth", "verify"}
+    assert any(r["kind"] == "OktaApp" and r["action"] == "created" for r in first_run["rows"])
+
+
+def test_reports_and_executed_notebooks(first_run: dict) -> None:
+    out = first_run["out"]
+    header = (out / "results.csv").read_text().splitlines()[0]
+    assert header == "parameter_set,stage,step,kind,name,action,status,detail,seconds"
+    assert "all checks passed" in (out / "report.html").read_text()
+    for nb in ("01_okta_app", "02_claims", "03_extauth", "04_verify"):
+        assert (out / "guide1-sandbox" / f"{nb}.ipynb").is_file()
+    for r in first_run["rows"]:
+        assert r["action"] in {"created", "updated", "unchanged", "deleted", "checked", "planned"}
+        assert r["status"] in {"ok", "failed", "skipped"}
+
+
+def test_gateway_checks_have_the_ext_auth_codes(first_run: dict) -> None:
+    checks = {r["step"]: r for r in first_run["rows"] if r["kind"] == "GatewayCheck"}
+    assert checks["no token"]["detail"] == "expected 403, got 403"
+    assert checks["tampered token"]["detail"] == "expected 403, got 403"
+    assert checks["expired token"]["detail"] == "expected 401, got 401"
+    assert checks["valid token"]["detail"] == "expected 200, got 200"
+    assert checks["open route, no token"]["detail"] == "expected 200, got 200"
+
+
+def test_no_secret_in_outputs(first_run: dict, sandbox: dict[str, str]) -> None:
+    secrets = [sandbox["OKTA_API_TOKEN"], sandbox["OKTALAB_TEST_PASSWORD"]]
+    kubeconfig = yaml.safe_load(Path(sandbox["KUBECONFIG"]).read_text())
+    secrets.append(kubeconfig["users"][0]["user"]["token"])
+    for path in first_run["out"].rglob("*"):
+        if path.is_file() and path.suffix in {".ipynb", ".json", ".csv", ".html"}:
+            text = path.read_text(errors="replace")
+            for s in secrets:
+                assert s not in text, f"a secret leaked into {path.name}"
+    for s in secrets:
+        assert s not in first_run["text"]
+
+
+def test_rerun_changes_nothing(first_run: dict, sandbox: dict[str, str], tmp_path: Path) -> None:
+    code, rows, text = run(sandbox, "run", str(PARAMS), "--out", str(tmp_path))
+    assert code == 0, text[-3000:]
+    writes = [r for r in rows if r["action"] not in ("checked", "planned")]
+    assert writes and all(r["action"] == "unchanged" for r in writes), [
+        r for r in writes if r["action"] != "unchanged"
+    ]
+
+
+def test_kubectl_and_client_read_the_statuses(first_run: dict, sandbox: dict[str, str]) -> None:
+    proc = kubectl(
+        sandbox, "get", "extauthpolicy", "oauth-okta", "-n", "gloo-mesh-addons", "-o", "yaml"
+    )
+    assert proc.returncode == 0, proc.stderr
+    policy = yaml.safe_load(proc.stdout)
+    assert policy["status"]["common"]["State"]["approval"] == "ACCEPTED"
+    assert json.loads(
+        policy["spec"]["config"]["glooAuth"]["configs"][0]["oauth2"]["accessTokenValidation"][
+            "jwt"
+        ]["localJwks"]["inlineString"]
+    )["keys"]
+    proc = kubectl(sandbox, "get", "authconfig", "-n", "gloo-mesh-addons", "-o", "yaml")
+    assert proc.returncode == 0 and "Accepted" in proc.stdout
+    api = k8s_config.new_client_from_config(config_file=sandbox["KUBECONFIG"])
+    server = k8s.CustomObjectsApi(api).get_namespaced_custom_object(
+        "admin.gloo.solo.io", "v2", "gloo-mesh-addons", "extauthservers", "ext-auth-server"
+    )
+    assert server["status"]["common"]["State"]["approval"] == "ACCEPTED"
+    assert server["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "oktalab"
+    pods = kubectl(sandbox, "get", "pods", "-A", "-l", "app=ext-auth-service")
+    assert "ext-auth-service" in pods.stdout
+
+
+def test_a_failing_check_fails_the_run(
+    first_run: dict, sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    data = yaml.safe_load(PARAMS.read_text())
+    data["name"] = "guide1-expect-open"
+    data["app"]["label"] = "oktalab-expect-open"
+    data["verify"]["expect_missing"] = 200  # the route is protected, so this check must fail
+    bad.write_text(yaml.safe_dump(data))
+    code, rows, text = run(
+        sandbox, "run", str(bad), "--out", str(tmp_path / "o"), "--stages", "okta_app,claims,verify"
+    )
+    assert code == 1
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert [r["step"] for r in failed] == ["no token"], failed
+    td = oktalab_cli(
+        "teardown",
+        str(bad),
+        "--out",
+        str(tmp_path / "td"),
+        "--state-dir",
+        sandbox["OKTALAB_SANDBOX_DIR"],
+        env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"]},
+    )
+    assert td.returncode == 0, td.stdout + td.stderr
+
+
+def test_bad_jwks_is_refused_before_applying(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    """A JWKS holding only encryption keys (the guide's second sample) is never applied."""
+    from oktalab import load_parameters, run_stage
+
+    ps = load_parameters(
+        PARAMS, {"name": "guide1-badjwks", "extauth": {"policy_name": "oauth-badjwks"}}
+    )
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(
+        json.dumps(
+            {
+                "jwks": {
+                    "keys": [
+                        {
+                            "kid": "x",
+                            "kty": "RSA",
+                            "alg": "RSA-OAEP",
+                            "use": "enc",
+                            "n": "AQAB",
+                            "e": "AQAB",
+                        }
+                    ]
+                }
+            }
+        )
+    )
+    result = run_stage("extauth", ps, run_dir=run_dir, raise_on_failure=False)
+    failed = [r for r in result.rows if r.status == "failed"]
+    assert failed and "no signing keys" in failed[0].detail
+    assert not any(r.kind == "ExtAuthPolicy" for r in result.rows)
+    assert (
+        kubectl(
+            sandbox_env, "get", "extauthpolicy", "oauth-badjwks", "-n", "gloo-mesh-addons"
+        ).returncode
+        != 0
+    )
+
+
+def test_teardown_removes_only_what_it_made(
+    first_run: dict, sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    # something the user made by hand, with the same kind, must survive
+    manual = kubectl(
+        sandbox,
+        "apply",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump(
+            {
+                "apiVersion": "admin.gloo.solo.io/v2",
+                "kind": "ExtAuthServer",
+                "metadata": {"name": "hand-made", "namespace": "gloo-mesh-addons"},
+                "spec": {
+                    "destinationServer": {
+                        "ref": {"name": "ext-auth-service", "namespace": "gloo-mesh-addons"},
+                        "port": {"name": "grpc"},
+                    }
+                },
+            }
+        ),
+    )
+    assert manual.returncode == 0, manual.stderr
+    code, rows, text = run(sandbox, "teardown", str(PARAMS), "--out", str(tmp_path))
+    assert code == 0, text[-3000:]
+    deleted = {(r["kind"], r["name"]) for r in rows if r["action"] == "deleted"}
+    assert ("ExtAuthPolicy", "gloo-mesh-addons/oauth-okta") in deleted
+    assert ("OktaApp", "oktalab-portal-spa") in deleted
+    assert (
+        kubectl(sandbox, "get", "extauthserver", "hand-made", "-n", "gloo-mesh-addons").returncode
+        == 0
+    )
+    assert (
+        kubectl(sandbox, "get", "extauthpolicy", "oauth-okta", "-n", "gloo-mesh-addons").returncode
+        != 0
+    )
+    again = run(sandbox, "teardown", str(PARAMS), "--out", str(tmp_path / "again"))
+    assert again[0] == 0 and not any(r["action"] == "deleted" for r in again[1])

@@ -1,0 +1,126 @@
+"""Guide 2 end to end: self-service registration into the portal, on the embedded sandbox."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, kubectl, oktalab_cli
+from kubernetes import client as k8s, config as k8s_config
+
+pytestmark = pytest.mark.slow
+GUIDE1 = ROOT / "parameters" / "sandbox.yaml"
+GUIDE2 = ROOT / "parameters" / "sandbox-portal.yaml"
+
+
+def run(sandbox: dict[str, str], *args: str) -> tuple[int, list[dict], str]:
+    out = Path(args[args.index("--out") + 1])
+    proc = oktalab_cli(
+        *args,
+        "--state-dir",
+        sandbox["OKTALAB_SANDBOX_DIR"],
+        env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"]},
+    )
+    rows = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
+    return proc.returncode, rows, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def both(sandbox: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Guide 1 and guide 2 parameter files in one `oktalab run`."""
+    out = tmp_path_factory.mktemp("both")
+    g1 = out / "g1.yaml"
+    data = yaml.safe_load(GUIDE1.read_text())
+    data["name"] = "guide1-beside-portal"
+    data["app"]["label"] = "oktalab-spa-beside-portal"
+    data["extauth"]["policy_name"] = "oauth-okta-beside"
+    data["extauth"]["server_name"] = "ext-auth-server-beside"
+    data["verify"]["protected_path"] = "/details"
+    data["extauth"]["route_labels"] = {"oauth": "true"}
+    g1.write_text(yaml.safe_dump(data))
+    code, rows, text = run(sandbox, "run", str(g1), str(GUIDE2), "--out", str(out / "run"))
+    return {"code": code, "rows": rows, "text": text, "out": out / "run", "g1": g1}
+
+
+def test_both_guides_pass_in_one_run(both: dict) -> None:
+    failed = [r for r in both["rows"] if r["status"] == "failed"]
+    assert both["code"] == 0 and not failed, (failed, both["text"][-4000:])
+    assert {r["parameter_set"] for r in both["rows"]} == {"guide1-beside-portal", "guide2-sandbox"}
+    g2 = [r for r in both["rows"] if r["parameter_set"] == "guide2-sandbox"]
+    assert {r["stage"] for r in g2} == {
+        "okta_app",
+        "claims",
+        "registration",
+        "portal",
+        "portal_verify",
+    }
+    steps = {r["step"]: r for r in g2}
+    assert steps["signed in to portal"]["status"] == "ok"
+    assert steps["user in group"]["status"] == "ok"
+    assert steps["outsider not granted"]["status"] == "ok"
+
+
+def test_secret_holds_the_client_secret_byte_for_byte(both: dict, sandbox: dict[str, str]) -> None:
+    api = k8s_config.new_client_from_config(config_file=sandbox["KUBECONFIG"])
+    secret = k8s.CoreV1Api(api).read_namespaced_secret("petstore-portaloidc-secret", "default")
+    stored = base64.b64decode(secret.data["client_secret"])
+    from oktalab import Secret
+    from oktalab.okta import OktaClient
+
+    okta = OktaClient(sandbox["OKTA_ORG_URL"], Secret(sandbox["OKTA_API_TOKEN"]))
+    app = okta.find_app("Petstore")
+    assert app is not None
+    active = [s["client_secret"] for s in okta.client_secrets(app["id"]) if s["status"] == "ACTIVE"]
+    assert stored == active[0].encode() and not stored.endswith(b"\n")
+
+
+def test_portal_kinds_report_succeeded(both: dict, sandbox: dict[str, str]) -> None:
+    for kind, name in [("portal", "petstore-portal"), ("groups.portal.gloo.solo.io", "oidc-group")]:
+        proc = kubectl(
+            sandbox, "get", kind, name, "-n", "default", "-o", "jsonpath={.status.state}"
+        )
+        assert proc.returncode == 0 and proc.stdout == "Succeeded", proc.stdout + proc.stderr
+
+
+def test_rerun_of_guide2_is_unchanged(both: dict, sandbox: dict[str, str], tmp_path: Path) -> None:
+    code, rows, text = run(
+        sandbox,
+        "run",
+        str(GUIDE2),
+        "--out",
+        str(tmp_path),
+        "--stages",
+        "okta_app,claims,registration,portal",
+    )
+    assert code == 0, text[-3000:]
+    writes = [r for r in rows if r["action"] not in ("checked", "planned")]
+    assert writes and all(r["action"] == "unchanged" for r in writes), [
+        r for r in writes if r["action"] != "unchanged"
+    ]
+
+
+def test_each_teardown_leaves_the_other_guide_intact(
+    both: dict, sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    code, rows, text = run(sandbox, "teardown", str(GUIDE2), "--out", str(tmp_path / "t2"))
+    assert code == 0, text[-3000:]
+    deleted = {r["kind"] for r in rows if r["action"] == "deleted"}
+    assert {"Portal", "Group", "Secret", "OktaApp", "OktaUser"} <= deleted, deleted
+    assert (
+        kubectl(
+            sandbox, "get", "extauthpolicy", "oauth-okta-beside", "-n", "gloo-mesh-addons"
+        ).returncode
+        == 0
+    )
+    assert kubectl(sandbox, "get", "portal", "petstore-portal", "-n", "default").returncode != 0
+    code, rows, text = run(sandbox, "teardown", str(both["g1"]), "--out", str(tmp_path / "t1"))
+    assert code == 0, text[-3000:]
+    assert (
+        kubectl(
+            sandbox, "get", "extauthpolicy", "oauth-okta-beside", "-n", "gloo-mesh-addons"
+        ).returncode
+        != 0
+    )
