@@ -25,6 +25,7 @@ import yaml
 from .gloo import GlooControllers, create_gateway_app, seed_cluster
 from .kube.api import create_kube_app
 from .kube.store import ObjectStore
+from .kube.tls import ensure_serving_cert, kubeconfig as render_kubeconfig
 from .okta import OktaOrg, create_okta_app
 from .store import Database
 from .testhooks import with_test_hooks
@@ -67,27 +68,6 @@ def _write_private(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def write_kubeconfig(path: Path, server: str, token: str) -> None:
-    cfg = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "oktalab-sandbox", "cluster": {"server": server}}],
-        "users": [{"name": "oktalab-admin", "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": "oktalab-sandbox",
-                "context": {
-                    "cluster": "oktalab-sandbox",
-                    "user": "oktalab-admin",
-                    "namespace": "default",
-                },
-            }
-        ],
-        "current-context": "oktalab-sandbox",
-    }
-    _write_private(path, yaml.safe_dump(cfg, sort_keys=False))
-
-
 async def serve(
     state_dir: Path, *, public_url: str | None = None, stop: asyncio.Event | None = None
 ) -> None:
@@ -100,6 +80,9 @@ async def serve(
         for name in ("okta", "kube", "gateway")
     }
     url = {name: f"http://127.0.0.1:{s.getsockname()[1]}" for name, s in socks.items()}
+    # kubectl never sends a bearer token over plain http, so the API server speaks TLS.
+    cert = ensure_serving_cert(state_dir / "pki")
+    url["kube"] = url["kube"].replace("http://", "https://")
     okta_url = (public_url or url["okta"]).rstrip("/")
 
     api_token = "00" + secrets.token_urlsafe(30)
@@ -125,6 +108,11 @@ async def serve(
                 log_level=os.environ.get("OKTALAB_SANDBOX_LOG_LEVEL", "warning"),
                 lifespan="off",
                 access_log=False,
+                **(
+                    {"ssl_certfile": str(cert.cert_file), "ssl_keyfile": str(cert.key_file)}
+                    if name == "kube"
+                    else {}
+                ),
             )
         )
         for name, app in apps.items()
@@ -138,7 +126,7 @@ async def serve(
         await asyncio.sleep(0.02)
 
     kubeconfig = state_dir / "kubeconfig"
-    write_kubeconfig(kubeconfig, url["kube"], kube_token)
+    _write_private(kubeconfig, render_kubeconfig(url["kube"], kube_token, cert.ca_data))
     env_file = state_dir / "sandbox.env"
     lines = {
         "OKTA_ORG_URL": okta_url,
