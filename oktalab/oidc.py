@@ -262,6 +262,35 @@ def headless_login(
             client.close()
 
 
+def client_credentials_valid(
+    metadata: Metadata, client_id: str, secret: Secret, *, http: httpx.Client | None = None
+) -> bool:
+    """Ask the introspection endpoint with these client credentials: 401 means they are wrong.
+
+    Introspecting a dummy token changes nothing and answers ``{"active": false}`` to a client
+    that authenticated, so a stored secret can be checked without knowing the real one.
+    """
+    endpoint = metadata.raw.get("introspection_endpoint") or metadata.token_endpoint.replace(
+        "/token", "/introspect"
+    )
+    client = http or httpx.Client(timeout=15)
+    try:
+        resp = client.post(
+            endpoint,
+            data={"token": "oktalab-credential-check", "token_type_hint": "access_token"},
+            auth=(client_id, secret.reveal()),
+            headers={"Accept": "application/json"},
+        )
+    finally:
+        if http is None:
+            client.close()
+    if resp.status_code == 200:
+        return True
+    if resp.status_code in (400, 401):
+        return False
+    raise OktaAPIError.from_response(resp.status_code, "POST", endpoint, _json_or_none(resp))
+
+
 def _json_or_none(resp: httpx.Response) -> Any:
     try:
         return resp.json()

@@ -194,7 +194,17 @@ class OktaClient:
         return self.put(f"/api/v1/apps/{quote(app_id)}/groups/{quote(group_id)}", {})  # type: ignore[no-any-return]
 
     def client_secrets(self, app_id: str) -> list[Json]:
+        """The app's secrets; Okta masks their values here (they are shown only when created)."""
         return self.get(f"/api/v1/apps/{quote(app_id)}/credentials/secrets") or []  # type: ignore[no-any-return]
+
+    def create_client_secret(self, app_id: str) -> Json:
+        """Generate a new secret; the response is the only time its value is readable."""
+        return self.post(f"/api/v1/apps/{quote(app_id)}/credentials/secrets", {})  # type: ignore[no-any-return]
+
+    def delete_client_secret(self, app_id: str, secret_id: str) -> None:
+        base = f"/api/v1/apps/{quote(app_id)}/credentials/secrets/{quote(secret_id)}"
+        self.post(f"{base}/lifecycle/deactivate")
+        self.delete(base)
 
     # -- groups -----------------------------------------------------------------------------
     def find_group(self, name: str) -> Json | None:

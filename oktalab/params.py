@@ -149,6 +149,7 @@ class ClaimParams(_Model):
 
 
 class TokenPreviewParams(_Model):
+    enabled: bool = Field(True, description="sign the test user in and show the tokens")
     scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
 
 

@@ -209,6 +209,16 @@ def preview_tokens(
     ps = ctx.params
     env = ctx.env
     app = ctx.state.get("app")
+    if not ps.token_preview.enabled:
+        result.add(
+            "token preview",
+            "Tokens",
+            "preview",
+            "checked",
+            "skipped",
+            "token_preview.enabled is false",
+        )
+        return
     if not app:
         result.add(
             "token preview",
@@ -235,6 +245,16 @@ def preview_tokens(
         from .okta_app import client_secret  # web apps authenticate at the token endpoint
 
         secret = client_secret(ctx)
+        if secret is None:
+            result.add(
+                "token preview",
+                "Tokens",
+                "preview",
+                "checked",
+                "skipped",
+                "a web app needs its client secret: set OKTALAB_CLIENT_SECRET (Okta shows it only once)",
+            )
+            return
     with result.timed() as t:
         try:
             tokens = oidc.headless_login(

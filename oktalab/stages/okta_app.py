@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import os
+from pathlib import Path
 from typing import Any
 
+from .. import oidc
 from ..errors import VerificationError
 from ..params import AppParams
 from ..results import StageResult
@@ -130,12 +134,43 @@ def run(ctx: Context, result: StageResult) -> None:
         )
 
 
-def client_secret(ctx: Context) -> Secret:
-    """The app's active client secret (web apps), read at the moment of use and never stored."""
+def client_secret(ctx: Context) -> Secret | None:
+    """A working client secret for a web app, or None when none is readable.
+
+    Okta shows a secret only when it is created, so oktalab never keeps one: it takes
+    ``OKTALAB_CLIENT_SECRET`` (or ``_FILE``) when given, else the value already stored in the
+    portal's Kubernetes Secret, and checks it against the org before use.
+    """
     app = ctx.state.get("app") or {}
-    if not app.get("id"):
+    if not app.get("client_id"):
         raise VerificationError("no app recorded for this run: run the okta_app stage first")
-    for s in ctx.okta.client_secrets(app["id"]):
-        if s.get("status") == "ACTIVE" and s.get("client_secret"):
-            return Secret(s["client_secret"])
-    raise VerificationError(f"app {app.get('label')!r} has no active client secret")
+    candidates: list[Secret] = []
+    given = os.environ.get("OKTALAB_CLIENT_SECRET")
+    if not given and os.environ.get("OKTALAB_CLIENT_SECRET_FILE"):
+        given = Path(os.environ["OKTALAB_CLIENT_SECRET_FILE"]).read_text().strip()
+    if given:
+        candidates.append(Secret(given))
+    p = ctx.params.portal
+    if p is not None and ctx.env.kubeconfig:
+        live = ctx.kube.get("Secret", p.secret_name, p.namespace)
+        data = (live or {}).get("data") or {}
+        if data.get(p.secret_key):
+            candidates.append(Secret(base64.b64decode(data[p.secret_key]).decode(errors="replace")))
+    if not candidates:
+        return None
+    assert ctx.env.okta_org_url
+    meta = oidc.discover(ctx.env.okta_org_url, ctx.params.authorization_server)
+    for candidate in candidates:
+        if oidc.client_credentials_valid(meta, app["client_id"], candidate):
+            return candidate
+    return None
+
+
+def new_client_secret(ctx: Context) -> Secret:
+    """Generate a fresh secret (Okta keeps at most two: the oldest extra one is removed first)."""
+    app = ctx.state["app"]
+    existing = sorted(ctx.okta.client_secrets(app["id"]), key=lambda s: s.get("created", ""))
+    if len(existing) >= 2:
+        ctx.okta.delete_client_secret(app["id"], existing[0]["id"])
+    made = ctx.okta.create_client_secret(app["id"])
+    return Secret(made["client_secret"])

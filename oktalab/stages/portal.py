@@ -14,7 +14,7 @@ from ..errors import VerificationError
 from ..kube import Obj
 from ..results import StageResult
 from .context import Context
-from .okta_app import client_secret
+from .okta_app import client_secret, new_client_secret
 
 STAGE = "portal"
 
@@ -40,7 +40,17 @@ def run(ctx: Context, result: StageResult) -> None:
             _apply(ctx, result, manifest)
             applied.append((manifest["kind"], manifest["metadata"]["name"]))
 
-    secret = client_secret(ctx)
+    with result.timed() as t:
+        secret = client_secret(ctx)
+        if secret is None:
+            secret = new_client_secret(ctx)
+            action, detail = (
+                "created",
+                "generated a new secret (Okta shows a secret only when it is made)",
+            )
+        else:
+            action, detail = "unchanged", "the stored secret still authenticates the app"
+    result.add("client secret", "ClientSecret", app["label"], action, detail=detail, seconds=t["s"])
     manifest = gloo.client_secret_secret(p, secret.reveal())
     with result.timed() as t:
         action, live = kube.ensure(manifest, ps.name)
