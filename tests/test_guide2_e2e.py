@@ -38,7 +38,6 @@ def both(sandbox: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> d
     data["app"]["label"] = "oktalab-spa-beside-portal"
     data["extauth"]["policy_name"] = "oauth-okta-beside"
     data["extauth"]["server_name"] = "ext-auth-server-beside"
-    data["verify"]["protected_path"] = "/details"
     data["extauth"]["route_labels"] = {"oauth": "true"}
     g1.write_text(yaml.safe_dump(data))
     code, rows, text = run(sandbox, "run", str(g1), str(GUIDE2), "--out", str(out / "run"))

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
-import yaml
 
 from .gloo import GlooControllers, create_gateway_app, seed_cluster
 from .kube.api import create_kube_app
@@ -45,7 +44,9 @@ class _Server(uvicorn.Server):
 
 
 def bind(port: int = 0) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only then,
+    # and without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(128)

@@ -1,0 +1,202 @@
+"""oktalab benchmarks: each target is a ratio against a baseline measured in the same run.
+
+Absolute times depend on the machine; ratios against a baseline taken seconds earlier on the
+same machine and server do not. Every loop is bounded and talks only to 127.0.0.1.
+
+  gateway ext-auth overhead   protected route (JWT checked)   vs  open route
+  kube API list overhead      list 50 custom objects           vs  GET /version
+  okta client pagination      3 pages of groups via the client  vs  one raw GET of the first page
+  sandbox memory growth       RSS after 300 more objects       vs  RSS at start
+
+Run with ``make bench``. Exit code 1 when a ratio misses its target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {
+    "gateway ext-auth overhead": 3.0,
+    "kube API list overhead": 8.0,
+    "okta client pagination": 6.0,
+    "sandbox memory growth": 1.5,
+}
+
+
+def timeit(fn: Callable[[], object], n: int) -> float:
+    """Median seconds of ``n`` calls after 5 warm-up calls."""
+    for _ in range(5):
+        fn()
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from oktalab import Secret
+    from oktalab.oidc import discover, headless_login
+    from oktalab.okta import OktaClient
+    from oktalab.settings import read_env_file
+
+    state = Path(tempfile.mkdtemp(prefix="oktalab-bench-")) / "sandbox"
+    cli = [sys.executable, "-m", "oktalab", "sandbox"]
+    subprocess.run(
+        [*cli, "start", "--state-dir", str(state)], check=True, capture_output=True, cwd=ROOT
+    )
+    results: list[tuple[str, float, float, float]] = []
+    try:
+        env = read_env_file(state / "sandbox.env")
+        pid = int(env["OKTALAB_SANDBOX_PID"])
+        rss0 = rss_kib(pid)
+        okta = OktaClient(env["OKTA_ORG_URL"], Secret(env["OKTA_API_TOKEN"]))
+        # one SPA app for a token, then an ExtAuthPolicy through the real stages' builders
+        app = okta.create_app(
+            {
+                "name": "oidc_client",
+                "label": "bench-spa",
+                "signOnMode": "OPENID_CONNECT",
+                "credentials": {
+                    "oauthClient": {"token_endpoint_auth_method": "none", "pkce_required": True}
+                },
+                "settings": {
+                    "oauthClient": {
+                        "application_type": "browser",
+                        "grant_types": ["authorization_code"],
+                        "response_types": ["code"],
+                        "redirect_uris": ["http://localhost/cb"],
+                    }
+                },
+            }
+        )
+        okta.assign_group(app["id"], okta.everyone_group()["id"])
+        meta = discover(env["OKTA_ORG_URL"])
+        tokens = headless_login(
+            org_url=env["OKTA_ORG_URL"],
+            metadata=meta,
+            client_id=app["credentials"]["oauthClient"]["client_id"],
+            redirect_uri="http://localhost/cb",
+            username=env["OKTALAB_TEST_USERNAME"],
+            password=Secret(env["OKTALAB_TEST_PASSWORD"]),
+            scopes=["openid"],
+        )
+        from oktalab import gloo
+        from oktalab.kube import Kube, accepted_check
+        from oktalab.oidc import fetch_jwks
+        from oktalab.params import ExtAuthParams
+
+        kube = Kube(env["KUBECONFIG"])
+        p = ExtAuthParams()
+        kube.ensure(gloo.ext_auth_server(p, cluster="cluster1"), "bench")
+        kube.ensure(
+            gloo.ext_auth_policy(p, cluster="cluster1", jwks=fetch_jwks(meta.jwks_uri)), "bench"
+        )
+        kube.wait(
+            "ExtAuthPolicy",
+            p.policy_name,
+            p.namespace,
+            accepted_check("ExtAuthPolicy"),
+            timeout=30,
+            what="ACCEPTED",
+        )
+        time.sleep(0.5)
+
+        gw = httpx.Client(base_url=env["OKTALAB_GATEWAY_URL"])
+        auth = {"Authorization": f"Bearer {tokens.access_token.reveal()}"}
+        assert gw.get("/productpage", headers=auth).status_code == 200
+        base = timeit(lambda: gw.get("/reviews"), 200)
+        cand = timeit(lambda: gw.get("/productpage", headers=auth), 200)
+        results.append(("gateway ext-auth overhead", base, cand, cand / base))
+
+        for i in range(50):
+            kube.ensure(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": f"bench-{i}", "namespace": "default"},
+                    "data": {"k": "dmFsdWU="},
+                },
+                "bench",
+            )
+        from kubernetes import client as k8s
+
+        version = k8s.VersionApi(kube.api_client)
+        base = timeit(version.get_code, 60)
+        cand = timeit(
+            lambda: kube.list("Secret", "default", label_selector="oktalab.io/parameter-set=bench"),
+            60,
+        )
+        results.append(("kube API list overhead", base, cand, cand / base))
+
+        for i in range(120):
+            okta.create_group(f"bench-group-{i:03d}")
+        raw = httpx.Client(
+            base_url=env["OKTA_ORG_URL"], headers={"Authorization": f"SSWS {env['OKTA_API_TOKEN']}"}
+        )
+        base = timeit(lambda: raw.get("/api/v1/groups", params={"limit": 50}), 40)
+        cand = timeit(lambda: list(okta.paginate("/api/v1/groups", limit=50)), 40)
+        results.append(("okta client pagination", base, cand, cand / base))
+
+        for i in range(300):
+            kube.ensure(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": f"mem-{i}", "namespace": "default"},
+                    "data": {"k": "dmFsdWU="},
+                },
+                "bench",
+            )
+        rss1 = rss_kib(pid)
+        results.append(("sandbox memory growth", rss0 / 1024, rss1 / 1024, rss1 / rss0))
+    finally:
+        subprocess.run([*cli, "stop", "--state-dir", str(state)], capture_output=True, cwd=ROOT)
+
+    failed = 0
+    print(f"{'benchmark':28} {'baseline':>10} {'measured':>10} {'ratio':>7} {'target':>7}  verdict")
+    for name, base, cand, ratio in results:
+        unit = "MiB" if "memory" in name else "ms"
+        scale = 1 if unit == "MiB" else 1000
+        ok = ratio <= TARGETS[name]
+        failed += not ok
+        print(
+            f"{name:28} {base * scale:9.2f}{unit[0]} {cand * scale:9.2f}{unit[0]} {ratio:7.2f} {TARGETS[name]:7.1f}  {'ok' if ok else 'MISSED'}"
+        )
+    out = ROOT / "runs" / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        json.dumps(
+            [
+                {"name": n, "baseline": b, "measured": c, "ratio": r, "target": TARGETS[n]}
+                for n, b, c, r in results
+            ],
+            indent=1,
+        )
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
