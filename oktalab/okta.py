@@ -79,7 +79,7 @@ class OktaClient:
             except httpx.TransportError as exc:
                 if method in ("GET", "PUT", "DELETE") and attempt <= self.max_retries:
                     self.retries += 1
-                    time.sleep(min(0.2 * 2**attempt, 5))
+                    time.sleep(min(0.1 * 2**attempt, 2.0))
                     continue
                 raise OktaAPIError(
                     status=0,
@@ -88,7 +88,7 @@ class OktaClient:
                     summary=f"connection failed: {exc.__class__.__name__}",
                 ) from None
             if resp.status_code == 429 and attempt <= self.max_retries:
-                delay = self._reset_delay(resp)
+                delay = self._reset_delay(resp, attempt)
                 if waited + delay <= self.max_wait:
                     log.info("rate limited on %s %s; waiting %.1fs", method, path, delay)
                     self.retries += 1
@@ -101,7 +101,7 @@ class OktaClient:
                 and attempt <= self.max_retries
             ):
                 self.retries += 1
-                time.sleep(min(0.2 * 2**attempt, 5))
+                time.sleep(min(0.1 * 2**attempt, 2.0))
                 continue
             if resp.status_code >= 400:
                 try:
@@ -114,7 +114,15 @@ class OktaClient:
             return resp
 
     @staticmethod
-    def _reset_delay(resp: httpx.Response) -> float:
+    def _reset_delay(resp: httpx.Response, attempt: int = 1) -> float:
+        """Seconds to wait after a 429: until the window resets when the bucket is empty;
+        a short backoff when the headers still show capacity (a concurrency or transient 429)."""
+        try:
+            remaining = int(resp.headers.get("X-Rate-Limit-Remaining", "0"))
+        except ValueError:
+            remaining = 0
+        if remaining > 0:
+            return min(0.1 * 2**attempt, 2.0)
         reset = resp.headers.get("X-Rate-Limit-Reset")
         try:
             return max(0.05, min(float(reset) - time.time(), 60.0)) + 0.05 if reset else 1.0

@@ -7,17 +7,10 @@ process) on a private state dir, and stopped at the end of the session.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-ENV_PREFIXES = ("OKTA_", "OKTALAB_")
+from oktalab_support import ENV_PREFIXES, oktalab_cli, read_env
 
 
 @pytest.fixture(autouse=True)
@@ -26,31 +19,6 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith(ENV_PREFIXES) or key == "KUBECONFIG":
             monkeypatch.delenv(key)
-
-
-def oktalab_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES) and k != "KUBECONFIG"
-    }
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "oktalab", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=timeout,
-    )
-
-
-def read_env(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        k, _, v = line.partition("=")
-        out[k] = v
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -77,20 +45,3 @@ def sandbox_env(sandbox: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dic
     for k, v in sandbox.items():
         monkeypatch.setenv(k, v)
     return sandbox
-
-
-def kubectl(
-    env: dict[str, str], *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
-    full = dict(os.environ)
-    full.update({"KUBECONFIG": env["KUBECONFIG"], "HOME": str(Path(env["KUBECACHEDIR"]).parent)})
-    return subprocess.run(
-        ["kubectl", "--cache-dir", env["KUBECACHEDIR"], *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=full,
-        timeout=60,
-    )

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from conftest import ROOT, oktalab_cli
+from oktalab_support import ROOT, oktalab_cli
 
 
 def test_params_names_the_bad_field(tmp_path: Path) -> None:

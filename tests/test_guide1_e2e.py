@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, kubectl, oktalab_cli
 from kubernetes import client as k8s, config as k8s_config
+from oktalab_support import ROOT, kubectl, oktalab_cli
 
 pytestmark = pytest.mark.slow
 PARAMS = ROOT / "parameters" / "sandbox.yaml"

@@ -93,7 +93,7 @@ async def serve(
     org = OktaOrg(db, org_url=okta_url)
     org.seed(api_token=api_token, test_username=TEST_USERNAME, test_password=password)
     store = ObjectStore(db)
-    seed_cluster(store, cluster_name=CLUSTER_NAME)
+    seed_cluster(store, cluster_name=CLUSTER_NAME, gateway_port=socks["gateway"].getsockname()[1])
     controllers = GlooControllers(store)
     controllers.start()
 
@@ -109,6 +109,7 @@ async def serve(
                 log_level=os.environ.get("OKTALAB_SANDBOX_LOG_LEVEL", "warning"),
                 lifespan="off",
                 access_log=False,
+                server_header=name != "gateway",  # the gateway answers as istio-envoy itself
                 **(
                     {"ssl_certfile": str(cert.cert_file), "ssl_keyfile": str(cert.key_file)}
                     if name == "kube"
