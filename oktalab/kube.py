@@ -203,12 +203,17 @@ class Kube:
 
     # -- idempotent writes ------------------------------------------------------------------
     def ensure(self, manifest: Obj, parameter_set: str) -> tuple[str, Obj]:
-        """Create the object, or bring it to ``manifest``; returns (created|updated|unchanged, live)."""
+        """Create the object, or bring it to ``manifest``; returns (created|updated|unchanged, live).
+
+        A new object gets this parameter set's ownership labels. An existing one keeps its
+        owner (another parameter set, or nobody): only its content is brought in line, so a
+        later teardown of this set never removes what it did not create.
+        """
         manifest = copy.deepcopy(manifest)
         meta = manifest.setdefault("metadata", {})
-        meta.setdefault("labels", {}).update(owner_labels(parameter_set))
         live = self.get(manifest["kind"], meta["name"], meta.get("namespace", ""))
         if live is None:
+            meta.setdefault("labels", {}).update(owner_labels(parameter_set))
             return "created", self.create(manifest)
         content_keys = [
             k for k in manifest if k not in ("apiVersion", "kind", "metadata", "status")

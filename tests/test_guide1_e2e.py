@@ -174,6 +174,31 @@ def test_bad_jwks_is_refused_before_applying(sandbox_env: dict[str, str], tmp_pa
     )
 
 
+def test_a_second_policy_on_the_same_routes_fails_with_the_reason(
+    first_run: dict, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Gloo accepts one ext-auth policy per route; the later one is FAILED and the stage says why."""
+    from oktalab import load_parameters, run_stage
+
+    ps = load_parameters(
+        PARAMS,
+        {"name": "guide1-second", "extauth": {"policy_name": "oauth-second", "wait_seconds": 10}},
+    )
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(
+        (first_run["out"] / "guide1-sandbox" / "state.json").read_text()
+    )
+    result = run_stage("extauth", ps, run_dir=run_dir, raise_on_failure=False)
+    failed = [r for r in result.rows if r.status == "failed"]
+    assert len(failed) == 1 and failed[0].kind == "ExtAuthPolicy", [
+        r.as_dict() for r in result.rows
+    ]
+    assert "FAILED" in failed[0].detail and "oauth-okta" in failed[0].detail
+    td = run_stage("teardown", ps, run_dir=run_dir, raise_on_failure=False)
+    assert ("ExtAuthPolicy", "deleted") in {(r.kind, r.action) for r in td.rows}
+
+
 def test_teardown_removes_only_what_it_made(
     first_run: dict, sandbox: dict[str, str], tmp_path: Path
 ) -> None:

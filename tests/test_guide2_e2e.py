@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,12 @@ def test_both_guides_pass_in_one_run(both: dict) -> None:
         "portal_verify",
     }
     steps = {r["step"]: r for r in g2}
+    shots = list(both["out"].rglob("portal-signed-in.png"))
+    if shots:  # Chromium was available: keep the signed-in portal as a test artifact
+        artifacts = ROOT / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        shutil.copy(shots[0], artifacts / "portal-signed-in.png")
+        assert steps["screenshot"]["status"] == "ok"
     assert steps["signed in to portal"]["status"] == "ok"
     assert steps["user in group"]["status"] == "ok"
     assert steps["outsider not granted"]["status"] == "ok"
