@@ -138,6 +138,39 @@ class ObjectStore:
             for r in rows
         ]
 
+    def event_before(
+        self, group: str, plural: str, namespace: str, name: str, rv: int
+    ) -> WatchEvent | None:
+        """The last logged event of one object before ``rv`` (None when not in the log).
+
+        Lets a resumed watch know whether an object matched its selector before a change.
+        """
+        rows = self.db.query(
+            "SELECT * FROM kube_events WHERE grp=? AND plural=? AND ns=? AND name=? AND rv < ? "
+            "ORDER BY rv DESC LIMIT 1",
+            (group, plural, namespace, name, rv),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return WatchEvent(
+            r["type"], r["grp"], r["plural"], r["ns"], r["name"], json.loads(r["body"]), r["rv"]
+        )
+
+    def dependents(self, uid: str) -> list[tuple[str, str, str, str, Obj]]:
+        """``(group, plural, namespace, name, object)`` of objects with an ownerReference to ``uid``."""
+        rows = self.db.query(
+            "SELECT grp, plural, ns, name, body FROM kube_objects WHERE body LIKE ?",
+            (f"%{uid}%",),
+        )
+        out = []
+        for r in rows:
+            obj = json.loads(r["body"])
+            refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+            if any(isinstance(ref, dict) and ref.get("uid") == uid for ref in refs):
+                out.append((r["grp"], r["plural"], r["ns"], r["name"], obj))
+        return out
+
     # -- writes ---------------------------------------------------------------------------
     def create(self, group: str, plural: str, namespace: str, name: str, obj: Obj) -> Obj:
         obj = copy.deepcopy(obj)

@@ -1,0 +1,1032 @@
+"""Applications API (``/api/v1/apps``): OIDC clients, their secrets, group assignments and policies.
+
+OIDC validation follows Okta's rules closely enough that a request Okta would reject is rejected
+here too (a client that passes the sandbox should pass a real org): grant types per
+``application_type``, PKCE for public clients, redirect URIs for redirect-based grants.
+Client secrets are stored only as SHA-256 hashes, so like Okta they are shown in full once.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import groups
+from .errors import OktaApiError, not_found, validation
+from .filters import compile_filter
+from .org import OktaOrg, new_id, now_iso
+from .web import json_response, no_content, org_of, paginate, read_json, require_admin
+
+KIND = "app"
+SECRET = "secret"
+APP_GROUP = "app_group"  # link: a = app id, b = group id
+APP_USER = "app_user"  # link: a = app id, b = user id
+APP_POLICY = "app_policy"  # link: a = app id, b = policy id
+ID_TOKEN_SETTINGS = "app_idtoken"
+APP_GRANT = "app_grant"  # link: a = app id, b = okta.* scope
+
+SIGN_ON_MODES = {
+    "AUTO_LOGIN",
+    "BASIC_AUTH",
+    "BOOKMARK",
+    "BROWSER_PLUGIN",
+    "OPENID_CONNECT",
+    "SAML_1_1",
+    "SAML_2_0",
+    "SECURE_PASSWORD_STORE",
+    "WS_FEDERATION",
+}
+AUTH_METHODS = {
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+}
+SECRET_METHODS = {"client_secret_basic", "client_secret_post", "client_secret_jwt"}
+RESPONSE_TYPES = {"code", "id_token", "token"}
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+SAML2_BEARER = "urn:ietf:params:oauth:grant-type:saml2-bearer"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+# application_type -> (required grant, allowed grants); mirrors Okta's per-type validation.
+GRANTS_BY_TYPE: dict[str, tuple[str | None, set[str]]] = {
+    "web": (
+        "authorization_code",
+        {
+            "authorization_code",
+            "refresh_token",
+            "implicit",
+            "client_credentials",
+            "interaction_code",
+            TOKEN_EXCHANGE,
+            JWT_BEARER,
+            SAML2_BEARER,
+            DEVICE_CODE,
+        },
+    ),
+    "native": (
+        "authorization_code",
+        {
+            "authorization_code",
+            "refresh_token",
+            "implicit",
+            "password",
+            "interaction_code",
+            TOKEN_EXCHANGE,
+            JWT_BEARER,
+            SAML2_BEARER,
+            DEVICE_CODE,
+        },
+    ),
+    "browser": (None, {"authorization_code", "refresh_token", "implicit", "interaction_code"}),
+    "service": ("client_credentials", {"client_credentials", TOKEN_EXCHANGE, JWT_BEARER}),
+}
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def generate_secret() -> str:
+    return secrets.token_urlsafe(48)[:64]
+
+
+def get_app(org: OktaOrg, app_id: str) -> dict[str, Any]:
+    app = org.get(KIND, app_id)
+    if app is None:
+        raise not_found(f"Resource not found: {app_id} (AppInstance)")
+    return app
+
+
+def find_by_client_id(org: OktaOrg, client_id: str) -> dict[str, Any] | None:
+    app = org.get(KIND, client_id)
+    if app is not None and app.get("signOnMode") == "OPENID_CONNECT":
+        return app
+    for app in org.list(KIND):
+        oauth = app.get("credentials", {}).get("oauthClient") or {}
+        if oauth.get("client_id") == client_id:
+            return app
+    return None
+
+
+def oauth_settings(app: dict[str, Any]) -> dict[str, Any]:
+    return (app.get("settings") or {}).get("oauthClient") or {}
+
+
+def oauth_credentials(app: dict[str, Any]) -> dict[str, Any]:
+    return (app.get("credentials") or {}).get("oauthClient") or {}
+
+
+def render(
+    org: OktaOrg, app: dict[str, Any], *, client_secret: str | None = None
+) -> dict[str, Any]:
+    out = copy.deepcopy(app)
+    app_id = app["id"]
+    base = f"/api/v1/apps/{app_id}"
+    if client_secret is not None:
+        out["credentials"]["oauthClient"]["client_secret"] = client_secret
+    # the spec types these as non-nullable strings: omit rather than send null
+    out["accessibility"] = {k: v for k, v in out.get("accessibility", {}).items() if v is not None}
+    lifecycle = "deactivate" if app["status"] == "ACTIVE" else "activate"
+    out["_links"] = {
+        "uploadLogo": {
+            "href": org.url(f"{base}/logo"),
+            "hints": {"allow": ["POST"]},
+        },
+        "appLinks": [
+            {
+                "name": f"{app.get('name', 'app')}_link",
+                "href": org.url(f"/home/{app.get('name', 'app')}/{app_id}/aln{app_id[3:]}"),
+                "type": "text/html",
+            }
+        ],
+        "groups": {"href": org.url(f"{base}/groups")},
+        "logo": [
+            {
+                "name": "medium",
+                "href": org.url("/assets/img/logos/default.6770228fb0dab49a1695ef440a5279bb.png"),
+                "type": "image/png",
+            }
+        ],
+        "users": {"href": org.url(f"{base}/users")},
+        lifecycle: {"href": org.url(f"{base}/lifecycle/{lifecycle}")},
+    }
+    for policy_id in [b for _, b, _ in org.links(APP_POLICY, a=app_id)]:
+        policy = org.get("policy", policy_id)
+        if policy and policy.get("type") == "ACCESS_POLICY":
+            out["_links"]["accessPolicy"] = {"href": org.url(f"/api/v1/policies/{policy_id}")}
+    return out
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _validate_secret(value: Any) -> str:
+    if not isinstance(value, str) or len(value) < 14:
+        raise validation(
+            "client_secret", "client_secret: 'client_secret' must be at least '14' characters long."
+        )
+    if len(value) > 100:
+        raise validation(
+            "client_secret", "client_secret: 'client_secret' must be at most '100' characters long."
+        )
+    if not all(33 <= ord(c) <= 126 for c in value):
+        raise validation(
+            "client_secret",
+            "client_secret: 'client_secret' must contain only printable ASCII characters.",
+        )
+    return value
+
+
+def _normalize_oidc(body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate an OIDC app body and fill Okta's defaults; returns settings + credentials parts."""
+    settings_in = body.get("settings")
+    if not isinstance(settings_in, dict) or not isinstance(settings_in.get("oauthClient"), dict):
+        raise validation(
+            "settings",
+            "settings.oauthClient: The settings.oauthClient object is required for OPENID_CONNECT "
+            "applications",
+        )
+    oauth_in = dict(settings_in["oauthClient"])
+    creds_in = dict(((body.get("credentials") or {}).get("oauthClient")) or {})
+
+    app_type = oauth_in.get("application_type", "web")
+    if app_type not in GRANTS_BY_TYPE:
+        raise validation(
+            "application_type",
+            f"application_type: '{app_type}' is not a valid application type.",
+        )
+    grant_types = oauth_in.get("grant_types", ["authorization_code"])
+    if not _is_str_list(grant_types) or not grant_types:
+        raise validation("grant_types", "grant_types: The field cannot be left blank")
+    required, allowed = GRANTS_BY_TYPE[app_type]
+    bad = [g for g in grant_types if g not in allowed]
+    if bad:
+        raise validation(
+            "grant_types",
+            f"grant_types: Client application type '{app_type}' is not allowed to use grant type "
+            f"'{bad[0]}'.",
+        )
+    if required and required not in grant_types:
+        raise validation(
+            "grant_types",
+            f"grant_types: Client application type '{app_type}' must use the grant type "
+            f"'{required}'.",
+        )
+    response_types = oauth_in.get(
+        "response_types", ["code"] if "authorization_code" in grant_types else []
+    )
+    if not _is_str_list(response_types) or any(r not in RESPONSE_TYPES for r in response_types):
+        raise validation("response_types", "response_types: Invalid response type")
+    if "authorization_code" in grant_types and "code" not in response_types:
+        raise validation(
+            "response_types",
+            "response_types: The 'authorization_code' grant type requires the 'code' response type.",
+        )
+    if "implicit" in grant_types and not ({"token", "id_token"} & set(response_types)):
+        raise validation(
+            "response_types",
+            "response_types: The 'implicit' grant type requires the 'token' or 'id_token' response"
+            " type.",
+        )
+    redirect_uris = oauth_in.get("redirect_uris", [])
+    if not _is_str_list(redirect_uris):
+        raise validation("redirect_uris", "redirect_uris: must be an array of URIs")
+    if {"authorization_code", "implicit"} & set(grant_types) and not redirect_uris:
+        raise validation(
+            "redirect_uris",
+            "redirect_uris: 'redirect_uris' is required for the 'authorization_code' and "
+            "'implicit' grant types.",
+        )
+    for uri in redirect_uris + list(oauth_in.get("post_logout_redirect_uris") or []):
+        if ":" not in uri or uri.startswith(":") or " " in uri:
+            raise validation("redirect_uris", f"redirect_uris: '{uri}' is not a valid URI.")
+
+    default_method = "none" if app_type == "browser" else "client_secret_basic"
+    method = creds_in.get("token_endpoint_auth_method", default_method)
+    if method not in AUTH_METHODS:
+        raise validation(
+            "token_endpoint_auth_method",
+            f"token_endpoint_auth_method: '{method}' is not a valid token endpoint auth method.",
+        )
+    if app_type == "browser" and method != "none":
+        raise validation(
+            "token_endpoint_auth_method",
+            "token_endpoint_auth_method: Browser based applications must use 'none'.",
+        )
+    pkce = creds_in.get("pkce_required", app_type in ("browser", "native") or method == "none")
+    if not isinstance(pkce, bool):
+        raise validation("pkce_required", "pkce_required: must be a boolean")
+    if method == "none" and not pkce:
+        raise validation(
+            "pkce_required",
+            "pkce_required: PKCE must be required when 'token_endpoint_auth_method' is 'none'.",
+        )
+    if method == "private_key_jwt" and not (oauth_in.get("jwks") or oauth_in.get("jwks_uri")):
+        raise validation(
+            "jwks",
+            "jwks: 'jwks' or 'jwks_uri' is required for the 'private_key_jwt' token endpoint "
+            "auth method.",
+        )
+
+    oauth = {
+        "client_uri": None,
+        "logo_uri": None,
+        "redirect_uris": redirect_uris,
+        "post_logout_redirect_uris": list(oauth_in.get("post_logout_redirect_uris") or []),
+        "response_types": response_types,
+        "grant_types": grant_types,
+        "application_type": app_type,
+        "consent_method": "TRUSTED",
+        "issuer_mode": "DYNAMIC",
+        "idp_initiated_login": {"mode": "DISABLED", "default_scope": []},
+        "wildcard_redirect": "DISABLED",
+        "dpop_bound_access_tokens": False,
+    }
+    oauth.update({k: v for k, v in oauth_in.items() if k not in ("refresh_token",)})
+    if "refresh_token" in grant_types:
+        rt = dict(oauth_in.get("refresh_token") or {})
+        rotation = rt.get("rotation_type", "ROTATE" if app_type == "browser" else "STATIC")
+        if rotation not in ("ROTATE", "STATIC"):
+            raise validation("rotation_type", "rotation_type: must be ROTATE or STATIC")
+        leeway = rt.get("leeway", 30)
+        if not isinstance(leeway, int) or not 0 <= leeway <= 60:
+            raise validation("leeway", "leeway: must be between 0 and 60")
+        oauth["refresh_token"] = {"rotation_type": rotation, "leeway": leeway}
+    client_id = creds_in.get("client_id") or (
+        oauth_credentials(existing).get("client_id") if existing else None
+    )
+    credentials = {
+        "autoKeyRotation": creds_in.get("autoKeyRotation", True),
+        "client_id": client_id,
+        "token_endpoint_auth_method": method,
+        "pkce_required": pkce,
+    }
+    return {
+        "oauth": oauth,
+        "credentials": credentials,
+        "client_secret": creds_in.get("client_secret"),
+        "settings_in": settings_in,
+    }
+
+
+def _base_fields(body: dict[str, Any]) -> tuple[str, str]:
+    label = body.get("label")
+    mode = body.get("signOnMode")
+    if not isinstance(label, str) or not label.strip():
+        raise validation("label", "label: The field cannot be left blank")
+    if mode not in SIGN_ON_MODES:
+        raise OktaApiError(
+            "E0000001",
+            "mediated",
+            [
+                "Invalid signOnMode",
+                "The settings.signOn object doesn't match the type indicated by signOnMode value "
+                "or is ill defined",
+            ],
+        )
+    if mode == "OPENID_CONNECT" and body.get("name", "oidc_client") != "oidc_client":
+        raise validation("name", "name: OPENID_CONNECT applications must be named 'oidc_client'")
+    if mode != "OPENID_CONNECT" and not isinstance(body.get("name"), str):
+        raise validation("name", "name: The field cannot be left blank")
+    return label, mode
+
+
+def _accessibility(body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+    acc = {"selfService": False, "errorRedirectUrl": None, "loginRedirectUrl": None}
+    if existing:
+        acc.update(existing.get("accessibility") or {})
+    given = body.get("accessibility")
+    if isinstance(given, dict):
+        acc.update({k: v for k, v in given.items() if k in acc or k == "loginRedirectUrl"})
+    if not isinstance(acc["selfService"], bool):
+        raise validation("selfService", "selfService: must be a boolean")
+    return acc
+
+
+def build_app(
+    org: OktaOrg, body: dict[str, Any], existing: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """Validated app document (plus a new plaintext secret to show once, if any)."""
+    label, mode = _base_fields(body)
+    now = now_iso()
+    app_id = existing["id"] if existing else new_id("0oa")
+    name = body.get("name", "oidc_client") if mode == "OPENID_CONNECT" else body["name"]
+    app: dict[str, Any] = {
+        "id": app_id,
+        "orn": f"orn:okta:idp:{org.org_id}:apps:{name}:{app_id}",
+        "name": name,
+        "label": label,
+        "status": existing["status"] if existing else "ACTIVE",
+        "created": existing["created"] if existing else now,
+        "lastUpdated": now,
+        "accessibility": _accessibility(body, existing),
+        "visibility": {
+            "autoLaunch": False,
+            "autoSubmitToolbar": False,
+            "hide": {"iOS": False, "web": False},
+            "appLinks": {f"{name}_link": True},
+        },
+        "features": [],
+        "signOnMode": mode,
+    }
+    vis = body.get("visibility")
+    if isinstance(vis, dict):
+        app["visibility"].update({k: v for k, v in vis.items() if v is not None})
+    if isinstance(body.get("profile"), dict):
+        app["profile"] = body["profile"]
+    new_secret: str | None = None
+    if mode == "OPENID_CONNECT":
+        parts = _normalize_oidc(body, existing)
+        creds = parts["credentials"]
+        creds["client_id"] = creds["client_id"] or app_id
+        other = find_by_client_id(org, creds["client_id"])
+        if other is not None and other["id"] != app_id:
+            raise validation(
+                "client_id",
+                "client_id: An object with this field already exists in the current organization",
+            )
+        method = creds["token_endpoint_auth_method"]
+        if method in SECRET_METHODS:
+            supplied = parts["client_secret"]
+            if supplied is not None:
+                new_secret = _validate_secret(supplied)
+            elif existing is None or not any(
+                s["status"] == "ACTIVE" for s in org.list(SECRET, parent=app_id)
+            ):
+                new_secret = generate_secret()
+        app["credentials"] = {
+            "userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"},
+            "signing": {"kid": org.signing_key("org").kid},
+            "oauthClient": creds,
+        }
+        settings_in = parts["settings_in"]
+        app["settings"] = {
+            "app": settings_in.get("app") or {},
+            "notifications": {
+                "vpn": {"network": {"connection": "DISABLED"}, "message": None, "helpUrl": None}
+            },
+            "manualProvisioning": False,
+            "implicitAssignment": False,
+            "notes": {"admin": None, "enduser": None},
+            "oauthClient": parts["oauth"],
+        }
+        if isinstance(settings_in.get("notes"), dict):
+            app["settings"]["notes"].update(settings_in["notes"])
+    else:
+        app["credentials"] = body.get("credentials") or {
+            "userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"},
+            "signing": {},
+        }
+        app["settings"] = body.get("settings") or {"app": {}}
+    return app, new_secret
+
+
+def add_secret(org: OktaOrg, app_id: str, secret: str, status: str = "ACTIVE") -> dict[str, Any]:
+    now = now_iso()
+    sid = new_id("ocs")
+    doc = {
+        "id": sid,
+        "status": status,
+        "secret_hash": secret_hash(secret)[:22],
+        "hash": secret_hash(secret),
+        "masked": "*" * (len(secret) - 4) + secret[-4:],
+        "created": now,
+        "lastUpdated": now,
+    }
+    return org.put(SECRET, sid, doc, parent=app_id)
+
+
+def verify_client_secret(org: OktaOrg, app: dict[str, Any], secret: str) -> bool:
+    digest = secret_hash(secret)
+    return any(
+        s["status"] == "ACTIVE" and hmac.compare_digest(s["hash"], digest)
+        for s in org.list(SECRET, parent=app["id"])
+    )
+
+
+def render_secret(
+    org: OktaOrg, app_id: str, doc: dict[str, Any], plain: str | None = None
+) -> dict[str, Any]:
+    base = f"/api/v1/apps/{app_id}/credentials/secrets/{doc['id']}"
+    links: dict[str, Any] = {}
+    if doc["status"] == "ACTIVE":
+        links["deactivate"] = {
+            "href": org.url(f"{base}/lifecycle/deactivate"),
+            "hints": {"allow": ["POST"]},
+        }
+    else:
+        links["activate"] = {
+            "href": org.url(f"{base}/lifecycle/activate"),
+            "hints": {"allow": ["POST"]},
+        }
+        links["delete"] = {"href": org.url(base), "hints": {"allow": ["DELETE"]}}
+    return {
+        "id": doc["id"],
+        "status": doc["status"],
+        "client_secret": plain if plain is not None else doc["masked"],
+        "secret_hash": doc["secret_hash"],
+        "created": doc["created"],
+        "lastUpdated": doc["lastUpdated"],
+        "_links": links,
+    }
+
+
+def is_assigned(org: OktaOrg, app_id: str, user_id: str) -> bool:
+    if org.links(APP_USER, a=app_id, b=user_id):
+        return True
+    assigned = {b for _, b, _ in org.links(APP_GROUP, a=app_id)}
+    return bool(assigned & set(groups.user_group_ids(org, user_id)))
+
+
+def policy_of(org: OktaOrg, app_id: str, policy_type: str) -> dict[str, Any] | None:
+    for _, pid, _ in org.links(APP_POLICY, a=app_id):
+        policy = org.get("policy", pid)
+        if policy and policy.get("type") == policy_type:
+            return policy
+    return None
+
+
+def _bool_param(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    return default if raw is None else raw.lower() == "true"
+
+
+# ---- apps ------------------------------------------------------------------------------------
+
+
+async def list_apps(request: Request) -> Response:
+    require_admin(request, "okta.apps.read")
+    org = org_of(request)
+    apps = org.list(KIND)
+    q = request.query_params.get("q")
+    if q:
+        low = q.lower()
+        apps = [
+            a
+            for a in apps
+            if a.get("name", "").lower().startswith(low)
+            or a.get("label", "").lower().startswith(low)
+        ]
+    text = request.query_params.get("filter")
+    if text:
+        try:
+            pred = compile_filter(
+                text,
+                {
+                    "id",
+                    "status",
+                    "name",
+                    "credentials.signing.kid",
+                    "settings.slo.enabled",
+                    "user.id",
+                    "group.id",
+                },
+            )
+        except ValueError as exc:
+            raise OktaApiError("E0000031") from exc
+
+        def view(a: dict[str, Any]) -> dict[str, Any]:
+            uids = [b for _, b, _ in org.links(APP_USER, a=a["id"])]
+            gids = [b for _, b, _ in org.links(APP_GROUP, a=a["id"])]
+            for gid in gids:
+                if org.get("group", gid):
+                    uids.extend(groups.member_ids(org, gid))
+            return {**a, "user": {"id": uids}, "group": {"id": gids}}
+
+        apps = [a for a in apps if pred(view(a))]
+    return paginate(request, [render(org, a) for a in apps], default_limit=200)
+
+
+async def create_app(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    body = await read_json(request, required=True)
+    app, secret = build_app(org, body)
+    if not _bool_param(request, "activate", True):
+        app["status"] = "INACTIVE"
+    org.put(KIND, app["id"], app)
+    if secret is not None:
+        add_secret(org, app["id"], secret)
+    return json_response(render(org, app, client_secret=secret))
+
+
+async def get_app_ep(request: Request) -> Response:
+    require_admin(request, "okta.apps.read")
+    org = org_of(request)
+    return json_response(render(org, get_app(org, request.path_params["appId"])))
+
+
+async def replace_app(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    existing = get_app(org, request.path_params["appId"])
+    body = await read_json(request, required=True)
+    app, secret = build_app(org, body, existing)
+    org.put(KIND, app["id"], app)
+    if secret is not None:
+        active = [s for s in org.list(SECRET, parent=app["id"]) if s["status"] == "ACTIVE"]
+        for old in active:
+            org.delete(SECRET, old["id"])
+        add_secret(org, app["id"], secret)
+    return json_response(render(org, app, client_secret=secret))
+
+
+async def delete_app(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    if app["status"] == "ACTIVE":
+        raise OktaApiError("E0000056")
+    for kind in (APP_GROUP, APP_USER, APP_POLICY, APP_GRANT):
+        org.unlink(kind, a=app["id"])
+    for s in org.list(SECRET, parent=app["id"]):
+        org.delete(SECRET, s["id"])
+    org.delete(ID_TOKEN_SETTINGS, app["id"])
+    org.delete(KIND, app["id"])
+    return no_content()
+
+
+async def app_lifecycle(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    action = request.path_params["action"]
+    if action not in ("activate", "deactivate"):
+        raise not_found(f"Resource not found: {action} (Lifecycle)")
+    app["status"] = "ACTIVE" if action == "activate" else "INACTIVE"
+    app["lastUpdated"] = now_iso()
+    org.put(KIND, app["id"], app)
+    return json_response({})
+
+
+# ---- group assignments -----------------------------------------------------------------------
+
+
+def render_assignment(org: OktaOrg, app_id: str, gid: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": gid,
+        "priority": data.get("priority", 0),
+        "lastUpdated": data.get("lastUpdated"),
+        "profile": data.get("profile", {}),
+        "_links": {
+            "app": {"href": org.url(f"/api/v1/apps/{app_id}")},
+            "self": {"href": org.url(f"/api/v1/apps/{app_id}/groups/{gid}")},
+            "group": {"href": org.url(f"/api/v1/groups/{gid}")},
+        },
+    }
+
+
+async def put_app_group(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    gid = groups.get_group(org, request.path_params["groupId"])["id"]
+    body = await read_json(request)
+    current = org.links(APP_GROUP, a=app["id"], b=gid)
+    data = dict(current[0][2]) if current else {"priority": len(org.links(APP_GROUP, a=app["id"]))}
+    if isinstance(body.get("priority"), int):
+        data["priority"] = body["priority"]
+    if isinstance(body.get("profile"), dict):
+        data["profile"] = body["profile"]
+    data.setdefault("profile", {})
+    data["lastUpdated"] = now_iso()
+    org.link(APP_GROUP, app["id"], gid, data)
+    return json_response(render_assignment(org, app["id"], gid, data))
+
+
+async def get_app_group(request: Request) -> Response:
+    require_admin(request, "okta.apps.read")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    gid = request.path_params["groupId"]
+    found = org.links(APP_GROUP, a=app["id"], b=gid)
+    if not found:
+        raise not_found(f"Resource not found: {gid} (ApplicationGroupAssignment)")
+    return json_response(render_assignment(org, app["id"], gid, found[0][2]))
+
+
+async def list_app_groups(request: Request) -> Response:
+    require_admin(request, "okta.apps.read")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    items = []
+    q = (request.query_params.get("q") or "").lower()
+    for _, gid, data in org.links(APP_GROUP, a=app["id"]):
+        group = org.get("group", gid)
+        if group is None or (q and not group["profile"]["name"].lower().startswith(q)):
+            continue
+        item = render_assignment(org, app["id"], gid, data)
+        if "group" in (request.query_params.get("expand") or ""):
+            item["_embedded"] = {"group": groups.render(org, group)}
+        items.append(item)
+    return paginate(request, items, default_limit=20)
+
+
+async def delete_app_group(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    org.unlink(APP_GROUP, a=app["id"], b=request.path_params["groupId"])
+    return no_content()
+
+
+# ---- app users (read + direct assignment) --------------------------------------------------------
+
+
+def render_app_user(
+    org: OktaOrg, app_id: str, user: dict[str, Any], scope: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": user["id"],
+        "created": data.get("created", user["created"]),
+        "lastUpdated": data.get("lastUpdated", user["lastUpdated"]),
+        "scope": scope,
+        "status": "ACTIVE" if user["status"] == "ACTIVE" else "PROVISIONED",
+        "statusChanged": data.get("created", user["created"]),
+        "passwordChanged": None,
+        "syncState": "DISABLED",
+        "credentials": {"userName": user["profile"]["login"]},
+        "profile": data.get("profile", {}),
+        "_links": {
+            "app": {"href": org.url(f"/api/v1/apps/{app_id}")},
+            "user": {"href": org.url(f"/api/v1/users/{user['id']}")},
+        },
+    }
+
+
+async def list_app_users(request: Request) -> Response:
+    require_admin(request, "okta.apps.read")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    seen: dict[str, dict[str, Any]] = {}
+    for _, uid, data in org.links(APP_USER, a=app["id"]):
+        user = org.get("user", uid)
+        if user:
+            seen[uid] = render_app_user(org, app["id"], user, "USER", data)
+    for _, gid, _ in org.links(APP_GROUP, a=app["id"]):
+        if not org.get("group", gid):
+            continue
+        for uid in groups.member_ids(org, gid):
+            user = org.get("user", uid)
+            if user and uid not in seen:
+                seen[uid] = render_app_user(org, app["id"], user, "GROUP", {})
+    return paginate(request, list(seen.values()), default_limit=50, max_limit=500)
+
+
+async def assign_app_user(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    from .users import get_user
+
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    body = await read_json(request, required=True)
+    user = get_user(org, str(body.get("id", "")))
+    if org.links(APP_USER, a=app["id"], b=user["id"]):
+        raise OktaApiError("E0000062")
+    now = now_iso()
+    data = {"created": now, "lastUpdated": now, "profile": body.get("profile") or {}}
+    org.link(APP_USER, app["id"], user["id"], data)
+    return json_response(render_app_user(org, app["id"], user, "USER", data))
+
+
+async def get_app_user(request: Request) -> Response:
+    require_admin(request, "okta.apps.read")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    uid = request.path_params["userId"]
+    user = org.get("user", uid)
+    if user is None or not is_assigned(org, app["id"], uid):
+        raise not_found(f"Resource not found: {uid} (AppUser)")
+    direct = org.links(APP_USER, a=app["id"], b=uid)
+    scope, data = ("USER", direct[0][2]) if direct else ("GROUP", {})
+    return json_response(render_app_user(org, app["id"], user, scope, data))
+
+
+async def delete_app_user(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    if not org.unlink(APP_USER, a=app["id"], b=request.path_params["userId"]):
+        raise not_found(f"Resource not found: {request.path_params['userId']} (AppUser)")
+    return no_content()
+
+
+# ---- client secrets --------------------------------------------------------------------------
+
+
+def _get_secret(org: OktaOrg, app_id: str, secret_id: str) -> dict[str, Any]:
+    for s in org.list(SECRET, parent=app_id):
+        if s["id"] == secret_id:
+            return s
+    raise not_found(f"Resource not found: {secret_id} (OAuth2ClientSecret)")
+
+
+async def list_secrets(request: Request) -> Response:
+    require_admin(request, "okta.apps.read")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    items = [render_secret(org, app["id"], s) for s in org.list(SECRET, parent=app["id"])]
+    return json_response(items)
+
+
+async def create_secret(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    if app.get("signOnMode") != "OPENID_CONNECT" or (
+        oauth_credentials(app).get("token_endpoint_auth_method") not in SECRET_METHODS
+    ):
+        raise validation(
+            "client_secret",
+            "client_secret: Client secrets are only supported for clients that authenticate "
+            "with a client secret.",
+        )
+    body = await read_json(request)
+    if len(org.list(SECRET, parent=app["id"])) >= 2:
+        raise OktaApiError(
+            "E0000001",
+            "You've reached the maximum number of client secrets per client.",
+            ["You've reached the maximum number of client secrets per client."],
+        )
+    plain = body.get("client_secret")
+    plain = _validate_secret(plain) if plain is not None else generate_secret()
+    status = body.get("status", "ACTIVE")
+    if status not in ("ACTIVE", "INACTIVE"):
+        raise validation("status", "status: must be ACTIVE or INACTIVE")
+    doc = add_secret(org, app["id"], plain, status)
+    return json_response(render_secret(org, app["id"], doc, plain), status=201)
+
+
+async def get_secret(request: Request) -> Response:
+    require_admin(request, "okta.apps.read")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    doc = _get_secret(org, app["id"], request.path_params["secretId"])
+    return json_response(render_secret(org, app["id"], doc))
+
+
+async def secret_lifecycle(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    doc = _get_secret(org, app["id"], request.path_params["secretId"])
+    action = request.path_params["action"]
+    if action == "deactivate":
+        others = [
+            s
+            for s in org.list(SECRET, parent=app["id"])
+            if s["status"] == "ACTIVE" and s["id"] != doc["id"]
+        ]
+        if doc["status"] == "ACTIVE" and not others:
+            raise OktaApiError(
+                "E0000001",
+                "You can't deactivate the only active client secret.",
+                ["You can't deactivate the only active client secret."],
+            )
+        doc["status"] = "INACTIVE"
+    elif action == "activate":
+        doc["status"] = "ACTIVE"
+    else:
+        raise not_found(f"Resource not found: {action} (Lifecycle)")
+    doc["lastUpdated"] = now_iso()
+    org.put(SECRET, doc["id"], doc, parent=app["id"])
+    return json_response(render_secret(org, app["id"], doc))
+
+
+async def delete_secret(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    doc = _get_secret(org, app["id"], request.path_params["secretId"])
+    if doc["status"] == "ACTIVE":
+        raise OktaApiError(
+            "E0000001",
+            "You can't delete an active client secret. Deactivate the secret before deleting it.",
+            ["You can't delete an active client secret. Deactivate the secret before deleting it."],
+        )
+    org.delete(SECRET, doc["id"])
+    return no_content()
+
+
+# ---- policies and the internal ID-token groups claim -----------------------------------------------
+
+
+async def assign_policy(request: Request) -> Response:
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    pid = request.path_params["policyId"]
+    policy = org.get("policy", pid)
+    if policy is None:
+        raise not_found(f"Resource not found: {pid} (Policy)")
+    for _, other, _ in org.links(APP_POLICY, a=app["id"]):
+        existing = org.get("policy", other)
+        if existing is None or existing.get("type") == policy["type"]:
+            org.unlink(APP_POLICY, a=app["id"], b=other)
+    org.link(APP_POLICY, app["id"], pid)
+    return no_content()
+
+
+def id_token_settings(org: OktaOrg, app: dict[str, Any]) -> dict[str, Any]:
+    stored = org.get(ID_TOKEN_SETTINGS, app["id"]) or {}
+    return {
+        "name": stored.get("name", ""),
+        "value": stored.get("value", ""),
+        "valueType": stored.get("valueType", ""),
+        "groupFilterType": stored.get("groupFilterType", ""),
+        "issuerMode": stored.get("issuerMode") or oauth_settings(app).get("issuer_mode", "ORG_URL"),
+        "issuer": org.org_url,
+        "orgUrl": org.org_url,
+        "audience": oauth_credentials(app).get("client_id", app["id"]),
+        "instanceId": app["id"],
+    }
+
+
+async def get_id_token_settings(request: Request) -> Response:
+    require_admin(request, ssws_only=True)
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    return json_response(id_token_settings(org, app))
+
+
+async def post_id_token_settings(request: Request) -> Response:
+    require_admin(request, ssws_only=True)
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    body = await read_json(request, required=True)
+    value_type = body.get("valueType") or ""
+    if value_type not in ("", "GROUPS", "EXPRESSION"):
+        raise validation("valueType", "valueType: must be GROUPS or EXPRESSION")
+    gft = body.get("groupFilterType") or ""
+    if value_type == "GROUPS" and gft not in ("EQUALS", "STARTS_WITH", "CONTAINS", "REGEX"):
+        raise validation(
+            "groupFilterType", "groupFilterType: must be EQUALS, STARTS_WITH, CONTAINS or REGEX"
+        )
+    if value_type and not (body.get("name") or "").strip():
+        raise validation("name", "name: The field cannot be left blank")
+    stored = {
+        "name": body.get("name") or "",
+        "value": body.get("value") or "",
+        "valueType": value_type,
+        "groupFilterType": gft if value_type == "GROUPS" else "",
+        "issuerMode": body.get("issuerMode") or "",
+    }
+    org.put(ID_TOKEN_SETTINGS, app["id"], stored)
+    return json_response(id_token_settings(org, app))
+
+
+# ---- scope consent grants (OAuth for Okta: which okta.* scopes a service app may request) ------------
+
+
+def render_grant(org: OktaOrg, app_id: str, grant: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **grant,
+        "_links": {
+            "app": {"href": org.url(f"/api/v1/apps/{app_id}")},
+            "self": {"href": org.url(f"/api/v1/apps/{app_id}/grants/{grant['id']}")},
+            "client": {"href": org.url(f"/oauth2/v1/clients/{grant['clientId']}")},
+        },
+    }
+
+
+async def list_grants(request: Request) -> Response:
+    require_admin(request, "okta.appGrants.read")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    return json_response(
+        [render_grant(org, app["id"], d) for _, _, d in org.links(APP_GRANT, a=app["id"])]
+    )
+
+
+async def create_grant(request: Request) -> Response:
+    require_admin(request, "okta.appGrants.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    body = await read_json(request, required=True)
+    scope_id = body.get("scopeId")
+    if not isinstance(scope_id, str) or not scope_id.startswith("okta."):
+        raise validation("scopeId", "scopeId: The scope is not a valid Okta API scope.")
+    issuer = body.get("issuer")
+    if issuer != org.org_url:
+        raise validation("issuer", "issuer: The issuer must be the org URL.")
+    existing = org.links(APP_GRANT, a=app["id"], b=scope_id)
+    if existing:
+        return json_response(render_grant(org, app["id"], existing[0][2]), status=201)
+    now = now_iso()
+    grant = {
+        "id": new_id("oag"),
+        "status": "ACTIVE",
+        "created": now,
+        "lastUpdated": now,
+        "issuer": issuer,
+        "clientId": oauth_credentials(app).get("client_id", app["id"]),
+        "scopeId": scope_id,
+        "source": "ADMIN",
+        "createdBy": {"id": org.org_id, "type": "API_TOKEN"},
+    }
+    org.link(APP_GRANT, app["id"], scope_id, grant)
+    return json_response(render_grant(org, app["id"], grant), status=201)
+
+
+async def delete_grant(request: Request) -> Response:
+    require_admin(request, "okta.appGrants.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    for _, scope_id, grant in org.links(APP_GRANT, a=app["id"]):
+        if grant["id"] == request.path_params["grantId"]:
+            org.unlink(APP_GRANT, a=app["id"], b=scope_id)
+            return no_content()
+    raise not_found(
+        f"Resource not found: {request.path_params['grantId']} (OAuth2ScopeConsentGrant)"
+    )
+
+
+routes = [
+    Route("/api/v1/apps/{appId}/grants", list_grants, methods=["GET"]),
+    Route("/api/v1/apps/{appId}/grants", create_grant, methods=["POST"]),
+    Route("/api/v1/apps/{appId}/grants/{grantId}", delete_grant, methods=["DELETE"]),
+    Route("/api/v1/apps", list_apps, methods=["GET"]),
+    Route("/api/v1/apps", create_app, methods=["POST"]),
+    Route("/api/v1/apps/{appId}", get_app_ep, methods=["GET"]),
+    Route("/api/v1/apps/{appId}", replace_app, methods=["PUT"]),
+    Route("/api/v1/apps/{appId}", delete_app, methods=["DELETE"]),
+    Route("/api/v1/apps/{appId}/lifecycle/{action}", app_lifecycle, methods=["POST"]),
+    Route("/api/v1/apps/{appId}/groups", list_app_groups, methods=["GET"]),
+    Route("/api/v1/apps/{appId}/groups/{groupId}", put_app_group, methods=["PUT"]),
+    Route("/api/v1/apps/{appId}/groups/{groupId}", get_app_group, methods=["GET"]),
+    Route("/api/v1/apps/{appId}/groups/{groupId}", delete_app_group, methods=["DELETE"]),
+    Route("/api/v1/apps/{appId}/users", list_app_users, methods=["GET"]),
+    Route("/api/v1/apps/{appId}/users", assign_app_user, methods=["POST"]),
+    Route("/api/v1/apps/{appId}/users/{userId}", get_app_user, methods=["GET"]),
+    Route("/api/v1/apps/{appId}/users/{userId}", delete_app_user, methods=["DELETE"]),
+    Route("/api/v1/apps/{appId}/credentials/secrets", list_secrets, methods=["GET"]),
+    Route("/api/v1/apps/{appId}/credentials/secrets", create_secret, methods=["POST"]),
+    Route("/api/v1/apps/{appId}/credentials/secrets/{secretId}", get_secret, methods=["GET"]),
+    Route("/api/v1/apps/{appId}/credentials/secrets/{secretId}", delete_secret, methods=["DELETE"]),
+    Route(
+        "/api/v1/apps/{appId}/credentials/secrets/{secretId}/lifecycle/{action}",
+        secret_lifecycle,
+        methods=["POST"],
+    ),
+    Route("/api/v1/apps/{appId}/policies/{policyId}", assign_policy, methods=["PUT"]),
+    Route(
+        "/api/v1/internal/apps/{appId}/settings/oauth/idToken",
+        get_id_token_settings,
+        methods=["GET"],
+    ),
+    Route(
+        "/api/v1/internal/apps/{appId}/settings/oauth/idToken",
+        post_id_token_settings,
+        methods=["POST"],
+    ),
+]

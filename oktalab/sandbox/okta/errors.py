@@ -1,0 +1,107 @@
+"""Okta's two error dialects: the Management API error object and the OAuth 2.0 error JSON.
+
+Handlers raise; the app turns the exception into the exact wire shape so that clients written
+against Okta's documentation (and Okta's SDK, which parses ``errorCode``) see what they expect.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+# (status, summary template) for the codes the sandbox emits; taken from Okta's error catalogue.
+CODES: dict[str, tuple[int, str]] = {
+    "E0000001": (400, "Api validation failed: {0}"),
+    "E0000003": (400, "The request body was not well-formed."),
+    "E0000004": (401, "Authentication failed"),
+    "E0000005": (403, "Invalid session"),
+    "E0000006": (403, "You do not have permission to perform the requested action"),
+    "E0000007": (404, "Not found: {0}"),
+    "E0000008": (404, "The requested path was not found"),
+    "E0000009": (500, "Internal Server Error"),
+    "E0000011": (401, "Invalid token provided"),
+    "E0000016": (403, "Activation failed because the user is already active"),
+    "E0000022": (405, "The endpoint does not support the provided HTTP method"),
+    "E0000031": (400, "Invalid search criteria."),
+    "E0000038": (403, "This operation is not allowed in the user's current status."),
+    "E0000047": (429, "API call exceeded rate limit due to too many requests."),
+    "E0000056": (403, "Delete application forbidden."),
+    "E0000062": (409, "The specified user is already assigned to the application."),
+    "E0000111": (403, "Cannot modify the {0} object because it is read-only."),
+}
+
+
+def error_id() -> str:
+    return "oae" + secrets.token_urlsafe(16).replace("-", "A").replace("_", "B")[:22]
+
+
+class OktaApiError(Exception):
+    """A Management API failure rendered as Okta's error object."""
+
+    def __init__(
+        self,
+        code: str,
+        arg: str = "",
+        causes: list[str] | None = None,
+        *,
+        status: int | None = None,
+        summary: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        default_status, template = CODES[code]
+        self.code = code
+        self.status = status or default_status
+        self.summary = summary or template.replace("{0}", arg)
+        self.causes = causes or []
+        self.headers = headers or {}
+        super().__init__(f"{code} {self.summary}")
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "errorCode": self.code,
+            "errorSummary": self.summary,
+            "errorLink": self.code,
+            "errorId": error_id(),
+            "errorCauses": [{"errorSummary": c} for c in self.causes],
+        }
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def validation(field: str, *causes: str) -> OktaApiError:
+    """E0000001 naming the offending field, as Okta does (``Api validation failed: label``)."""
+    return OktaApiError(
+        "E0000001", field, list(causes) or [f"{field}: The field cannot be left blank"]
+    )
+
+
+def not_found(what: str = "Resource not found") -> OktaApiError:
+    return OktaApiError("E0000007", what)
+
+
+class OAuthError(Exception):
+    """An OAuth 2.0 / OIDC endpoint failure: ``{"error", "error_description"}``."""
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.error = error
+        self.description = description
+        self.status = status
+        self.headers = headers or {}
+        super().__init__(f"{error}: {description}")
+
+    def response(self) -> JSONResponse:
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **self.headers}
+        return JSONResponse(
+            {"error": self.error, "error_description": self.description},
+            status_code=self.status,
+            headers=headers,
+        )
