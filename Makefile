@@ -30,6 +30,7 @@ lint: setup
 	$(VENV)/bin/ruff check oktalab tests benchmarks
 	$(VENV)/bin/ruff format --check oktalab tests benchmarks
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff check --fix oktalab tests benchmarks

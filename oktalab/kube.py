@@ -79,7 +79,7 @@ class Kube:
 
     def __init__(self, kubeconfig: str | None, *, context: str | None = None) -> None:
         try:
-            self.api_client = k8s_config.new_client_from_config(
+            self.api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context
             )
         except (k8s_config.ConfigException, OSError, TypeError) as exc:
@@ -120,7 +120,7 @@ class Kube:
                     obj = self._call(self.core.read_namespaced_secret, name, namespace)
                 else:
                     obj = self._call(self.core.read_namespace, name)
-                return self.api_client.sanitize_for_serialization(obj)  # type: ignore[no-any-return]
+                return self.api_client.sanitize_for_serialization(obj)
             return self._call(
                 self.custom.get_namespaced_custom_object,
                 k.group,
@@ -128,7 +128,7 @@ class Kube:
                 namespace,
                 k.plural,
                 name,
-            )  # type: ignore[no-any-return]
+            )
         except KubeAPIError as exc:
             if exc.status == 404:
                 return None
@@ -157,21 +157,21 @@ class Kube:
         if kind_is_secret(manifest):
             return self.api_client.sanitize_for_serialization(
                 self._call(self.core.create_namespaced_secret, ns, manifest)
-            )  # type: ignore[no-any-return]
+            )
         return self._call(
             self.custom.create_namespaced_custom_object, k.group, k.version, ns, k.plural, manifest
-        )  # type: ignore[no-any-return]
+        )
 
     def replace(self, manifest: Obj) -> Obj:
         k = KINDS[manifest["kind"]]
         meta = manifest["metadata"]
         if kind_is_secret(manifest):
-            return self.api_client.sanitize_for_serialization(  # type: ignore[no-any-return]
+            return self.api_client.sanitize_for_serialization(
                 self._call(
                     self.core.replace_namespaced_secret, meta["name"], meta["namespace"], manifest
                 )
             )
-        return self._call(  # type: ignore[no-any-return]
+        return self._call(
             self.custom.replace_namespaced_custom_object,
             k.group,
             k.version,

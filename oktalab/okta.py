@@ -178,16 +178,17 @@ class OktaClient:
             a for a in self.paginate("/api/v1/apps", q=label, limit=200) if a.get("label") == label
         ]
         active = [a for a in matches if a.get("status") == "ACTIVE"]
-        return (active or matches or [None])[0]
+        found = active or matches
+        return found[0] if found else None
 
     def get_app(self, app_id: str) -> Json:
-        return self.get(f"/api/v1/apps/{quote(app_id)}")  # type: ignore[no-any-return]
+        return self.get(f"/api/v1/apps/{quote(app_id)}")
 
     def create_app(self, body: Json, *, activate: bool = True) -> Json:
-        return self.post("/api/v1/apps", body, activate=str(activate).lower())  # type: ignore[no-any-return]
+        return self.post("/api/v1/apps", body, activate=str(activate).lower())
 
     def replace_app(self, app_id: str, body: Json) -> Json:
-        return self.put(f"/api/v1/apps/{quote(app_id)}", body)  # type: ignore[no-any-return]
+        return self.put(f"/api/v1/apps/{quote(app_id)}", body)
 
     def deactivate_app(self, app_id: str) -> None:
         self.post(f"/api/v1/apps/{quote(app_id)}/lifecycle/deactivate")
@@ -199,15 +200,15 @@ class OktaClient:
         return list(self.paginate(f"/api/v1/apps/{quote(app_id)}/groups", limit=200))
 
     def assign_group(self, app_id: str, group_id: str) -> Json:
-        return self.put(f"/api/v1/apps/{quote(app_id)}/groups/{quote(group_id)}", {})  # type: ignore[no-any-return]
+        return self.put(f"/api/v1/apps/{quote(app_id)}/groups/{quote(group_id)}", {})
 
     def client_secrets(self, app_id: str) -> list[Json]:
         """The app's secrets; Okta masks their values here (they are shown only when created)."""
-        return self.get(f"/api/v1/apps/{quote(app_id)}/credentials/secrets") or []  # type: ignore[no-any-return]
+        return self.get(f"/api/v1/apps/{quote(app_id)}/credentials/secrets") or []
 
     def create_client_secret(self, app_id: str) -> Json:
         """Generate a new secret; the response is the only time its value is readable."""
-        return self.post(f"/api/v1/apps/{quote(app_id)}/credentials/secrets", {})  # type: ignore[no-any-return]
+        return self.post(f"/api/v1/apps/{quote(app_id)}/credentials/secrets", {})
 
     def delete_client_secret(self, app_id: str, secret_id: str) -> None:
         base = f"/api/v1/apps/{quote(app_id)}/credentials/secrets/{quote(secret_id)}"
@@ -233,14 +234,14 @@ class OktaClient:
         )
 
     def create_group(self, name: str, description: str = "") -> Json:
-        return self.post("/api/v1/groups", {"profile": {"name": name, "description": description}})  # type: ignore[no-any-return]
+        return self.post("/api/v1/groups", {"profile": {"name": name, "description": description}})
 
     def delete_group(self, group_id: str) -> None:
         self.delete(f"/api/v1/groups/{quote(group_id)}")
 
     # -- users ------------------------------------------------------------------------------
     def get_user(self, id_or_login: str) -> Json:
-        return self.get(f"/api/v1/users/{quote(id_or_login, safe='')}")  # type: ignore[no-any-return]
+        return self.get(f"/api/v1/users/{quote(id_or_login, safe='')}")
 
     def delete_user(self, user_id: str) -> None:
         """Okta deletes in two calls: the first deactivates, the second deletes."""
@@ -260,7 +261,7 @@ class OktaClient:
             body["credentials"] = {"password": {"value": password.reveal()}}
         if group_ids:
             body["groupIds"] = group_ids
-        return self.post("/api/v1/users", body, activate="true")  # type: ignore[no-any-return]
+        return self.post("/api/v1/users", body, activate="true")
 
     def find_user(self, login: str) -> Json | None:
         try:
@@ -277,20 +278,20 @@ class OktaClient:
     def find_policy(self, policy_type: str, name: str) -> Json | None:
         for pol in self.get("/api/v1/policies", type=policy_type) or []:
             if pol.get("name") == name:
-                return pol  # type: ignore[no-any-return]
+                return pol
         return None
 
     def create_policy(self, body: Json) -> Json:
-        return self.post("/api/v1/policies", body)  # type: ignore[no-any-return]
+        return self.post("/api/v1/policies", body)
 
     def policy_rules(self, policy_id: str) -> list[Json]:
-        return self.get(f"/api/v1/policies/{quote(policy_id)}/rules") or []  # type: ignore[no-any-return]
+        return self.get(f"/api/v1/policies/{quote(policy_id)}/rules") or []
 
     def replace_policy_rule(self, policy_id: str, rule_id: str, body: Json) -> Json:
-        return self.put(f"/api/v1/policies/{quote(policy_id)}/rules/{quote(rule_id)}", body)  # type: ignore[no-any-return]
+        return self.put(f"/api/v1/policies/{quote(policy_id)}/rules/{quote(rule_id)}", body)
 
     def policy_apps(self, policy_id: str) -> list[Json]:
-        return self.get(f"/api/v1/policies/{quote(policy_id)}/app") or []  # type: ignore[no-any-return]
+        return self.get(f"/api/v1/policies/{quote(policy_id)}/app") or []
 
     def assign_app_policy(self, app_id: str, policy_id: str) -> None:
         self.put(f"/api/v1/apps/{quote(app_id)}/policies/{quote(policy_id)}")
@@ -300,33 +301,33 @@ class OktaClient:
 
     # -- the app's own ID-token groups claim (an internal endpoint the Admin UI and Terraform use)
     def app_groups_claim(self, app_id: str) -> Json:
-        return self.get(f"/api/v1/internal/apps/{quote(app_id)}/settings/oauth/idToken") or {}  # type: ignore[no-any-return]
+        return self.get(f"/api/v1/internal/apps/{quote(app_id)}/settings/oauth/idToken") or {}
 
     def set_app_groups_claim(self, app_id: str, body: Json) -> Json:
         return (
             self.post(f"/api/v1/internal/apps/{quote(app_id)}/settings/oauth/idToken", body) or {}
-        )  # type: ignore[no-any-return]
+        )
 
     # -- authorization servers --------------------------------------------------------------
     def authorization_server(self, server_id: str = "default") -> Json:
-        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}")  # type: ignore[no-any-return]
+        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}")
 
     def claims(self, server_id: str) -> list[Json]:
-        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}/claims") or []  # type: ignore[no-any-return]
+        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}/claims") or []
 
     def create_claim(self, server_id: str, body: Json) -> Json:
-        return self.post(f"/api/v1/authorizationServers/{quote(server_id)}/claims", body)  # type: ignore[no-any-return]
+        return self.post(f"/api/v1/authorizationServers/{quote(server_id)}/claims", body)
 
     def replace_claim(self, server_id: str, claim_id: str, body: Json) -> Json:
         return self.put(
             f"/api/v1/authorizationServers/{quote(server_id)}/claims/{quote(claim_id)}", body
-        )  # type: ignore[no-any-return]
+        )
 
     def scopes(self, server_id: str) -> list[Json]:
-        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}/scopes") or []  # type: ignore[no-any-return]
+        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}/scopes") or []
 
     def create_scope(self, server_id: str, body: Json) -> Json:
-        return self.post(f"/api/v1/authorizationServers/{quote(server_id)}/scopes", body)  # type: ignore[no-any-return]
+        return self.post(f"/api/v1/authorizationServers/{quote(server_id)}/scopes", body)
 
     def delete_scope(self, server_id: str, scope_id: str) -> None:
         self.delete(f"/api/v1/authorizationServers/{quote(server_id)}/scopes/{quote(scope_id)}")

@@ -53,6 +53,12 @@ _SECRET_KEYS = re.compile(
 )
 
 
+GrantType = Literal["authorization_code", "refresh_token", "implicit"]
+ProfileAttribute = Literal["email", "firstName", "lastName", "organization"]
+_DEFAULT_GRANTS: tuple[GrantType, ...] = ("authorization_code", "refresh_token")
+_DEFAULT_PROFILE: tuple[ProfileAttribute, ...] = ("email", "firstName", "lastName")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -82,9 +88,7 @@ class AppParams(_Model):
     type: Literal["browser", "web"] = Field(
         "browser", description="browser = Single-Page App, web = Web app"
     )
-    grant_types: list[Literal["authorization_code", "refresh_token", "implicit"]] = Field(
-        default_factory=lambda: ["authorization_code", "refresh_token"]
-    )
+    grant_types: list[GrantType] = Field(default_factory=lambda: list(_DEFAULT_GRANTS))
     redirect_uris: list[str] = Field(default_factory=list, description="sign-in redirect URIs")
     post_logout_redirect_uris: list[str] = Field(
         default_factory=list, description="sign-out redirect URIs"
@@ -242,8 +246,8 @@ class RegistrationParams(_Model):
     policy_name: str = Field("oktalab self-service registration", min_length=1, max_length=255)
     target_group: str = Field(description="group new users join; must be the guide's group name")
     email_verification: bool = False
-    profile_attributes: list[Literal["email", "firstName", "lastName", "organization"]] = Field(
-        default_factory=lambda: ["email", "firstName", "lastName"]
+    profile_attributes: list[ProfileAttribute] = Field(
+        default_factory=lambda: list(_DEFAULT_PROFILE)
     )
     app_self_service: bool = Field(True, description="users may request the app, no approval")
     assign_group_to_app: bool = True

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 Action = Literal["created", "updated", "unchanged", "deleted", "checked", "planned"]
 Status = Literal["ok", "failed", "skipped"]
+ACTIONS = frozenset(("created", "updated", "unchanged", "deleted", "checked", "planned"))
+STATUSES = frozenset(("ok", "failed", "skipped"))
 COLUMNS = [
     "parameter_set",
     "stage",
@@ -61,12 +63,17 @@ class StageResult:
         step: str,
         kind: str,
         name: str,
-        action: Action,
-        status: Status = "ok",
+        action: str,
+        status: str = "ok",
         detail: str = "",
         seconds: float = 0.0,
     ) -> Row:
-        row = Row(self.stage, step, kind, name, action, status, detail, seconds, self.parameter_set)
+        """Append a row; ``action`` and ``status`` must come from the results contract."""
+        if action not in ACTIONS:
+            raise ValueError(f"action must be one of {sorted(ACTIONS)}, got {action!r}")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {sorted(STATUSES)}, got {status!r}")
+        row = Row(self.stage, step, kind, name, action, status, detail, seconds, self.parameter_set)  # type: ignore[arg-type]
         self.rows.append(row)
         return row
 
@@ -99,7 +106,7 @@ class StageResult:
         return to_frame(self.rows)
 
     def _repr_html_(self) -> str:
-        return style(self.table())._repr_html_()  # type: ignore[no-any-return]
+        return style(self.table())._repr_html_()
 
 
 def to_frame(rows: list[Row] | list[dict[str, Any]]) -> Any:

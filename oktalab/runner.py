@@ -48,7 +48,7 @@ def ipc_kernel_manager(socket_dir: str) -> type:
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum, Unicode
 
-    class IPCKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
         ip = Unicode(str(Path(socket_dir) / "kernel"), config=True)
 

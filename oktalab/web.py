@@ -253,7 +253,7 @@ def in_thread(fn: Callable[[], T]) -> T:
     t.join()
     if "error" in box:
         raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return box["value"]
 
 
 def screenshot_path(run_dir: Path, name: str) -> Path:
@@ -303,7 +303,7 @@ class BrowserDriver:
 
     def click(self, name: str) -> str:
         for role in ("link", "button"):
-            loc = self.page.get_by_role(role, name=name, exact=True)  # type: ignore[arg-type]
+            loc = self.page.get_by_role(role, name=name, exact=True)
             if loc.count():
                 loc.first.click()
                 self.page.wait_for_load_state()

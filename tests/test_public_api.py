@@ -46,13 +46,23 @@ def test_errors_share_one_base() -> None:
 
 
 def test_client_room_never_imports_the_sandbox() -> None:
-    root = __import__("pathlib").Path(oktalab.__file__).parent
+    """Only the CLI may reach into oktalab.sandbox; everything else talks HTTP to it."""
+    import ast
+    from pathlib import Path
+
+    root = Path(oktalab.__file__).parent
     offenders = []
     for path in root.rglob("*.py"):
         rel = path.relative_to(root).as_posix()
         if rel.startswith("sandbox/") or rel in ("cli.py", "__main__.py"):
             continue
-        text = path.read_text()
-        if "oktalab.sandbox" in text or "from .sandbox" in text or "from ..sandbox" in text:
-            offenders.append(rel)
+        package = ["oktalab", *rel.removesuffix(".py").split("/")[:-1]]
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                names = [".".join([*base, node.module or ""]).strip(".")]
+            offenders += [f"{rel}: {n}" for n in names if n.startswith("oktalab.sandbox")]
     assert offenders == []

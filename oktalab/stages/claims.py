@@ -45,8 +45,8 @@ def ensure_claims(
 ) -> None:
     okta = ctx.okta
     existing: dict[tuple[str, str], dict[str, Any]] = {}
-    for c in okta.claims(server_id):
-        existing.setdefault((c["name"], c.get("claimType", "")), c)
+    for live in okta.claims(server_id):
+        existing.setdefault((live["name"], live.get("claimType", "")), live)
     for c in claims:
         want = desired_claim(c)
         with result.timed() as t:

@@ -14,7 +14,7 @@ STAGE = "extauth"
 def _jwks(ctx: Context, result: StageResult) -> dict[str, object]:
     jwks = ctx.state.get("jwks")
     if jwks:
-        return jwks  # type: ignore[no-any-return]
+        return jwks
     ctx.env.require("okta_org_url")
     assert ctx.env.okta_org_url
     meta = oidc.discover(ctx.env.okta_org_url, ctx.params.authorization_server)

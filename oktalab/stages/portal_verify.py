@@ -126,7 +126,7 @@ def run(ctx: Context, result: StageResult) -> None:
         def go() -> dict[str, Any]:
             d: Any = BrowserDriver(resolve=resolve) if use_browser else FormBrowser(resolve=resolve)
             try:
-                return fn(d, *args)  # type: ignore[no-any-return]
+                return fn(d, *args)
             finally:
                 d.close()
 

@@ -42,7 +42,10 @@ def _enrollment_differs(want: dict[str, Any], have: dict[str, Any]) -> list[str]
     for key in ("access", "unknownUserAction", "targetGroupIds", "activationRequirements"):
         if have.get(key) != want[key]:
             diffs.append(key)
-    names = lambda attrs: [(a.get("name"), bool(a.get("required"))) for a in attrs or []]  # noqa: E731
+
+    def names(attrs: list[dict[str, Any]] | None) -> list[tuple[Any, bool]]:
+        return [(a.get("name"), bool(a.get("required"))) for a in attrs or []]
+
     if names(have.get("profileAttributes")) != names(want["profileAttributes"]):
         diffs.append("profileAttributes")
     return diffs
@@ -112,7 +115,7 @@ def run(ctx: Context, result: StageResult) -> None:
     result.add(
         "enrollment rule",
         "PolicyRule",
-        rule.get("name", rule["id"]),
+        str(rule.get("name") or rule["id"]),
         action,
         detail=(detail + "; " if detail else "") + summary,
         seconds=t["s"],

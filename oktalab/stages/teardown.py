@@ -7,6 +7,9 @@ before is left alone). Objects already gone are reported, not treated as errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from ..errors import OktaAPIError
 from ..kube import MANAGED_BY, PARAMETER_SET
 from ..results import StageResult
@@ -81,7 +84,7 @@ def run(ctx: Context, result: StageResult) -> None:
             "AuthorizationServerClaim",
             entry["key"],
             entry.get("name", entry["key"]),
-            lambda k, s=server: okta.delete_claim(s, k),
+            partial(okta.delete_claim, server),
             ledger_kind="okta_claim",
         )
     for entry in ctx.ledger.items("okta_scope"):
@@ -92,7 +95,7 @@ def run(ctx: Context, result: StageResult) -> None:
             "AuthorizationServerScope",
             entry["key"],
             entry.get("name", entry["key"]),
-            lambda k, s=server: okta.delete_scope(s, k),
+            partial(okta.delete_scope, server),
             ledger_kind="okta_scope",
         )
     for entry in ctx.ledger.items("okta_policy"):
@@ -138,9 +141,9 @@ def _okta_delete(
     kind: str,
     key: str,
     label: str,
-    fn,
+    fn: Callable[[str], None],
     ledger_kind: str = "okta_user",
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with result.timed() as t:
         try:
             fn(key)
