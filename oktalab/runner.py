@@ -43,14 +43,25 @@ def notebooks_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def ipc_kernel_manager(socket_dir: str) -> type:
-    """Kernels on local IPC sockets instead of plaintext TCP ports (ipykernel's own advice)."""
+def ipc_kernel_manager(socket_dir: str, log_path: Path | None = None) -> type:
+    """Kernels on local IPC sockets instead of plaintext TCP ports (ipykernel's own advice).
+
+    The kernel process's own log (not cell output, which the executed notebook keeps) goes
+    to ``log_path`` rather than the terminal, so a run prints only its results table.
+    """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum, Unicode
 
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
         ip = Unicode(str(Path(socket_dir) / "kernel"), config=True)
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> Any:
+            if log_path is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+                kw["stderr"] = log
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return IPCKernelManager
 
@@ -210,7 +221,7 @@ class Runner:
                         log_output=self.log_output,
                         progress_bar=False,
                         execution_timeout=self.stage_timeout,
-                        kernel_manager_class=ipc_kernel_manager(sock_dir),
+                        kernel_manager_class=ipc_kernel_manager(sock_dir, run_dir / "kernels.log"),
                     )
                 except Exception as exc:  # papermill wraps cell errors; keep the short form
                     error = getattr(exc, "evalue", None) or f"{type(exc).__name__}: {exc}"
