@@ -132,9 +132,17 @@ class _Resolving(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         target = self.resolve.get(request.url.host)
-        if target:
-            request.url = request.url.copy_with(host=target)
-        return super().handle_request(request)
+        if not target:
+            return super().handle_request(request)
+        # A copy goes over the wire; the client keeps the original URL for cookies and redirects.
+        wire = httpx.Request(
+            request.method,
+            request.url.copy_with(host=target),
+            headers=request.headers,
+            stream=request.stream,
+            extensions=request.extensions,
+        )
+        return super().handle_request(wire)
 
 
 class FormBrowser:
@@ -146,6 +154,7 @@ class FormBrowser:
         )
         self.url = ""
         self.html = ""
+        self.status = 0
 
     def close(self) -> None:
         self.http.close()
@@ -155,9 +164,8 @@ class FormBrowser:
         return self._take(resp)
 
     def _take(self, resp: httpx.Response) -> str:
-        if resp.status_code >= 400:
-            raise VerificationError(f"{resp.request.method} {resp.url} answered {resp.status_code}")
-        self.url, self.html = str(resp.url), resp.text
+        """Keep the page whatever its status, as a browser shows an error page."""
+        self.url, self.html, self.status = str(resp.url), resp.text, resp.status_code
         return self.html
 
     @property
@@ -175,7 +183,7 @@ class FormBrowser:
             for b in form.buttons:
                 if b.get("text", "").casefold() == want:
                     return self._submit(form, {}, b)
-        raise VerificationError(f"no link or button {name!r} on {self.url}")
+        raise VerificationError(f"no link or button {name!r} on {self.url} (HTTP {self.status})")
 
     def fill_and_submit(
         self, values: Callable[[str], str | None], button: str | None = None

@@ -115,6 +115,25 @@ def test_rerun_of_guide2_is_unchanged(both: dict, sandbox: dict[str, str], tmp_p
     ]
 
 
+def test_sign_up_without_a_browser(both: dict, sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    """The form-driving HTTP driver (used where no Chromium exists, e.g. Binder) signs up too."""
+    from oktalab import load_parameters, run_stage
+
+    ps = load_parameters(GUIDE2, {"portal_verify": {"driver": "http"}})
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text((both["out"] / "guide2-sandbox" / "state.json").read_text())
+    result = run_stage("portal_verify", ps, run_dir=run_dir, raise_on_failure=False)
+    rows = {r.step: r for r in result.rows}
+    assert result.ok, [r.as_dict() for r in result.rows if r.status != "ok"]
+    assert "via http" in rows["sign up"].detail
+    assert rows["signed in to portal"].status == "ok" and rows["API product visible"].status == "ok"
+    assert (
+        "refused" in rows["outsider not granted"].detail
+        or "not granted" in rows["outsider not granted"].detail
+    )
+
+
 def test_each_teardown_leaves_the_other_guide_intact(
     both: dict, sandbox: dict[str, str], tmp_path: Path
 ) -> None:

@@ -80,6 +80,18 @@ def _sign_in_flow(driver: Any, origin: str, email: str, password: str) -> dict[s
     return {"landed": driver.url.startswith(origin), "email_shown": email in driver.text}
 
 
+def _outsider_flow(
+    driver: Any, origin: str, email: str, password: str, product: str
+) -> dict[str, Any]:
+    """A user outside the group: refused at sign-in, or signed in without the product."""
+    out = _sign_in_flow(driver, origin, email, password)
+    on_portal = driver.url.startswith(origin)
+    out["signed_in"] = bool(out["email_shown"])
+    out["text"] = driver.text
+    out["product"] = on_portal and out["signed_in"] and _product_visible(driver, product)
+    return out
+
+
 def run(ctx: Context, result: StageResult) -> None:
     ps = ctx.params
     p, v = ps.portal, ps.portal_verify
@@ -224,16 +236,19 @@ def run(ctx: Context, result: StageResult) -> None:
             ctx.ledger.record("okta_user", made["id"], login=outsider_email)
             try:
                 seen = flow(
-                    lambda d: (
-                        _sign_in_flow(d, origin, outsider_email, outsider_pw.reveal()),
-                        _product_visible(d, p.api_product),
-                    )[1]
+                    _outsider_flow, origin, outsider_email, outsider_pw.reveal(), p.api_product
                 )
-                status, detail = (
-                    ("failed", "a user outside the group sees the product")
-                    if seen
-                    else ("ok", "not granted the product")
-                )
+                if seen["product"]:
+                    status, detail = "failed", "a user outside the group sees the product"
+                elif seen["signed_in"]:
+                    status, detail = "ok", "signed in, but not granted the product"
+                else:
+                    reason = (
+                        "Okta refused: not assigned to the app"
+                        if "not assigned" in seen["text"]
+                        else "not signed in"
+                    )
+                    status, detail = "ok", f"sign-in refused ({reason}); no product"
             except (OktalabError, Exception) as exc:
                 status, detail = "failed", f"{type(exc).__name__}: {exc}"
         result.add(
