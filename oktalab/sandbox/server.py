@@ -4,12 +4,19 @@ One process, one asyncio loop, one SQLite file. Each server gets a loopback sock
 before anything starts (port 0 = any free port, or ``OKTALAB_SANDBOX_{OKTA,KUBE,GATEWAY}_PORT``),
 so the URLs are known when the org and the kubeconfig are written. Credentials are made
 fresh at every start and written only to ``sandbox.env`` and ``kubeconfig`` (mode 0600).
+
+Behind a proxy (Binder's jupyter-server-proxy) the browser reaches the Okta org at a public
+URL (``--public-url`` or ``OKTALAB_SANDBOX_PUBLIC_URL``; ``{port}`` there is the Okta port).
+That URL is the org URL, hence the one issuer, for everybody. Server-to-server callers keep
+using loopback: :class:`LoopbackURLs` rewrites the public URLs in answers to direct (not
+proxied) requests to the loopback URL, except issuer and audience values.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -18,14 +25,17 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .gloo import GlooControllers, create_gateway_app, seed_cluster
 from .kube.api import create_kube_app
 from .kube.store import ObjectStore
 from .kube.tls import ensure_serving_cert, kubeconfig as render_kubeconfig
 from .okta import OktaOrg, create_okta_app
+from .ports import bind_stable
 from .store import Database
 from .testhooks import with_test_hooks
 
@@ -54,6 +64,97 @@ def bind(port: int = 0) -> socket.socket:
     return sock
 
 
+# Headers jupyter-server-proxy adds to every proxied request (absolute_url=False).
+PROXY_HEADERS = (b"x-forwarded-prefix", b"x-forwarded-context", b"x-proxycontextpath")
+# JSON keys whose value is the issuer or an audience: one string for every caller, never rewritten.
+KEEP_KEYS = frozenset({"issuer", "iss", "aud", "audience", "audiences"})
+
+
+class LoopbackURLs:
+    """Answer direct (loopback) requests with loopback URLs where the org emits its public URL.
+
+    The org derives every absolute URL from its public org URL. A browser going through the
+    proxy needs exactly those; the kernel, the gateway and kubectl-like callers on this host
+    cannot pass the proxy's authentication, so discovery documents, ``_links``, redirects and
+    page forms they read must point at loopback. Issuer and audience values stay public so a
+    token validates the same way for both.
+    """
+
+    def __init__(self, app: ASGIApp, *, public: str, loopback: str) -> None:
+        self.app = app
+        self.public = public.rstrip("/")
+        self.loopback = loopback.rstrip("/")
+
+    def _url(self, value: str) -> str:
+        p = self.public
+        if value == p or value.startswith((p + "/", p + "?", p + "#")):
+            return self.loopback + value[len(p) :]
+        return value
+
+    def _json(self, data: Any, key: str = "") -> Any:
+        if isinstance(data, dict):
+            return {k: self._json(v, k) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self._json(v, key) for v in data]
+        if isinstance(data, str) and key not in KEEP_KEYS:
+            return self._url(data)
+        return data
+
+    def _body(self, body: bytes, content_type: str) -> bytes:
+        if "json" in content_type:
+            try:
+                return json.dumps(self._json(json.loads(body)), separators=(",", ":")).encode()
+            except ValueError:
+                return body
+        if content_type.startswith("text/"):
+            return body.replace(self.public.encode(), self.loopback.encode())
+        return body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        proxied = any(k in PROXY_HEADERS for k, _ in scope.get("headers", []))
+        if scope["type"] != "http" or proxied:
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def buffer(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            assert start is not None
+            headers = dict.fromkeys(["content-type"], "")
+            out: list[tuple[bytes, bytes]] = []
+            for k, v in start.get("headers", []):
+                name = k.lower()
+                if name == b"content-type":
+                    headers["content-type"] = v.decode("latin-1")
+                if name in (b"location", b"link"):
+                    v = v.replace(self.public.encode(), self.loopback.encode())
+                if name != b"content-length":
+                    out.append((k, v))
+            body = self._body(b"".join(chunks), headers["content-type"])
+            out.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": out})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, buffer)
+
+
+def public_url_for(template: str | None, okta_port: int) -> str | None:
+    """The org's public URL: ``template`` (``{port}`` = the Okta port), else the environment."""
+    value = template or os.environ.get("OKTALAB_SANDBOX_PUBLIC_URL") or ""
+    value = value.strip().replace("{port}", str(okta_port)).rstrip("/")
+    return value or None
+
+
 @dataclass
 class SandboxInfo:
     okta_url: str
@@ -76,15 +177,13 @@ async def serve(
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(state_dir / "sandbox.db")
-    socks = {
-        name: bind(int(os.environ.get(f"OKTALAB_SANDBOX_{name.upper()}_PORT", "0")))
-        for name in ("okta", "kube", "gateway")
-    }
+    socks = bind_stable(state_dir, bind)
     url = {name: f"http://127.0.0.1:{s.getsockname()[1]}" for name, s in socks.items()}
     # kubectl never sends a bearer token over plain http, so the API server speaks TLS.
     cert = ensure_serving_cert(state_dir / "pki")
     url["kube"] = url["kube"].replace("http://", "https://")
-    okta_url = (public_url or url["okta"]).rstrip("/")
+    public = public_url_for(public_url, socks["okta"].getsockname()[1])
+    okta_url = public or url["okta"]
 
     api_token = "00" + secrets.token_urlsafe(30)
     kube_token = secrets.token_urlsafe(32)
@@ -97,8 +196,11 @@ async def serve(
     controllers = GlooControllers(store)
     controllers.start()
 
+    okta_app = with_test_hooks(org, create_okta_app(org))
+    if public and public != url["okta"]:
+        okta_app = LoopbackURLs(okta_app, public=public, loopback=url["okta"])
     apps = {
-        "okta": with_test_hooks(org, create_okta_app(org)),
+        "okta": okta_app,
         "kube": create_kube_app(store, token=kube_token),
         "gateway": create_gateway_app(store),
     }
@@ -130,8 +232,9 @@ async def serve(
     kubeconfig = state_dir / "kubeconfig"
     _write_private(kubeconfig, render_kubeconfig(url["kube"], kube_token, cert.ca_data))
     env_file = state_dir / "sandbox.env"
+    # OKTA_ORG_URL is for API calls, so it is loopback; browsers use the public URL.
     lines = {
-        "OKTA_ORG_URL": okta_url,
+        "OKTA_ORG_URL": url["okta"],
         "OKTA_API_TOKEN": api_token,
         "KUBECONFIG": str(kubeconfig),
         "OKTALAB_GATEWAY_URL": url["gateway"],
@@ -139,6 +242,7 @@ async def serve(
         "OKTALAB_TEST_PASSWORD": password,
         "OKTALAB_SANDBOX_PID": str(os.getpid()),
         "OKTALAB_CLUSTER_NAME": CLUSTER_NAME,
+        "OKTALAB_SANDBOX_PUBLIC_URL": okta_url,
     }
     _write_private(env_file, "".join(f"{k}={v}\n" for k, v in lines.items()))
     log.warning("sandbox ready: okta %s kube %s gateway %s", okta_url, url["kube"], url["gateway"])
