@@ -3,11 +3,13 @@ sub-suites' own conftest.py files cannot shadow it)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +41,19 @@ def read_env(path: Path) -> dict[str, str]:
         k, _, v = line.partition("=")
         out[k] = v
     return out
+
+
+def run_cli(sandbox: dict[str, str], *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    """`oktalab run|teardown ... --out DIR` against the session sandbox: (exit code, rows, output)."""
+    out = Path(args[args.index("--out") + 1])
+    proc = oktalab_cli(
+        *args,
+        "--state-dir",
+        sandbox["OKTALAB_SANDBOX_DIR"],
+        env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"]},
+    )
+    rows = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
+    return proc.returncode, rows, proc.stdout + proc.stderr
 
 
 def kubectl(

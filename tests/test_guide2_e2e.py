@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import base64
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client as k8s, config as k8s_config
-from oktalab_support import ROOT, kubectl, oktalab_cli
+from oktalab_support import ROOT, kubectl, run_cli as run
 
 pytestmark = pytest.mark.slow
 GUIDE1 = ROOT / "parameters" / "sandbox.yaml"
 GUIDE2 = ROOT / "parameters" / "sandbox-portal.yaml"
-
-
-def run(sandbox: dict[str, str], *args: str) -> tuple[int, list[dict], str]:
-    out = Path(args[args.index("--out") + 1])
-    proc = oktalab_cli(
-        *args,
-        "--state-dir",
-        sandbox["OKTALAB_SANDBOX_DIR"],
-        env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"]},
-    )
-    rows = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
-    return proc.returncode, rows, proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")

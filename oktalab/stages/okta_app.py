@@ -117,21 +117,27 @@ def run(ctx: Context, result: StageResult) -> None:
 
     ctx.state["app"] = {"id": app["id"], "client_id": client_id, "label": p.label, "type": p.type}
     if p.assign_everyone:
-        with result.timed() as t:
-            everyone = okta.everyone_group()
-            assigned = {g["id"] for g in okta.app_groups(app["id"])}
-            if everyone["id"] in assigned:
-                action = "unchanged"
-            else:
-                okta.assign_group(app["id"], everyone["id"])
-                action = "created"
-        result.add(
-            "assign Everyone",
-            "AppGroupAssignment",
-            f"{p.label} -> Everyone",
-            action,
-            seconds=t["s"],
-        )
+        assign_group(ctx, result, "assign Everyone", app, okta.everyone_group()["id"], "Everyone")
+
+
+def assign_group(
+    ctx: Context,
+    result: StageResult,
+    step: str,
+    app: dict[str, Any],
+    group_id: str,
+    group_name: str,
+) -> None:
+    """Assign a group to the app unless it already is (Okta's PUT is idempotent; the row is not)."""
+    with result.timed() as t:
+        if group_id in {g["id"] for g in ctx.okta.app_groups(app["id"])}:
+            action = "unchanged"
+        else:
+            ctx.okta.assign_group(app["id"], group_id)
+            action = "created"
+    result.add(
+        step, "AppGroupAssignment", f"{app['label']} -> {group_name}", action, seconds=t["s"]
+    )
 
 
 def client_secret(ctx: Context) -> Secret | None:

@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import VerificationError
 from ..results import StageResult
 from .context import Context
+from .okta_app import assign_group
 
 STAGE = "registration"
 LABELS = {
@@ -160,17 +161,4 @@ def run(ctx: Context, result: StageResult) -> None:
 
     # 5. the group assigned to the app
     if r.assign_group_to_app:
-        with result.timed() as t:
-            assigned = {g["id"] for g in okta.app_groups(app["id"])}
-            if group["id"] in assigned:
-                action = "unchanged"
-            else:
-                okta.assign_group(app["id"], group["id"])
-                action = "created"
-        result.add(
-            "assign group",
-            "AppGroupAssignment",
-            f"{app['label']} -> {group['name']}",
-            action,
-            seconds=t["s"],
-        )
+        assign_group(ctx, result, "assign group", app, group["id"], group["name"])
