@@ -88,7 +88,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     if args.action == "serve":
         return control.serve_foreground(state_dir, public_url=args.public_url)
     if args.action == "start":
-        return control.start(state_dir)
+        return control.start(state_dir, public_url=args.public_url)
     if args.action == "stop":
         return control.stop(state_dir)
     return control.status(state_dir)
@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir", default=".oktalab/sandbox", help="state folder (default: .oktalab/sandbox)"
     )
     sb.add_argument(
-        "--public-url", default=None, help="serve: public base URL of the Okta org (Binder proxy)"
+        "--public-url",
+        default=None,
+        help="start/serve: public base URL of the Okta org behind a proxy ({port} = the Okta port)",
     )
     return parser
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import html
 import os
 import re
+import subprocess
+import sys
 import time
 import types
 import typing
@@ -47,6 +49,8 @@ __all__ = [
     "ensure_sandbox",
     "field_problems",
     "parameter_files",
+    "public_url_from_address",
+    "restart_sandbox",
     "run_batch",
     "run_stages",
     "sandbox_links",
@@ -225,11 +229,28 @@ def ensure_sandbox(state_dir: str | Path | None = None, *, timeout: float = 90.0
     return _ensure(state_dir, timeout).state_dir
 
 
+def _starting(state_dir: Path) -> bool:
+    """``binder/start`` is still starting the sandbox: its marker names a live process."""
+    try:
+        pid = (state_dir / STARTING_MARKER).read_text().strip()
+    except OSError:
+        return False
+    if not pid.isdigit():
+        return True  # written, not yet stamped with the starter's pid
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def _ensure(state_dir: str | Path | None, timeout: float) -> SandboxProcess:
     d = Path(state_dir) if state_dir else default_sandbox_dir()
     proc = SandboxProcess(d)
     deadline = time.monotonic() + timeout
-    while (d / STARTING_MARKER).exists() and time.monotonic() < deadline:
+    while _starting(d) and time.monotonic() < deadline:
         if _healthy(d):
             break
         time.sleep(0.25)
@@ -263,6 +284,48 @@ def sandbox_links(state_dir: str | Path | None = None) -> dict[str, str]:
         "gateway: open route /reviews": gateway + "/reviews",
         "gateway: protected route /productpage (403 without a token)": gateway + "/productpage",
     }
+
+
+def public_url_from_address(address: str, prefix: str | None = None) -> str:
+    """The sandbox org's public URL template from this tab's address (pasted from the browser).
+
+    ``https://hub.example.org/user/me/lab/tree/x.ipynb`` gives
+    ``https://hub.example.org/user/me/proxy/{port}``; the server prefix is
+    ``$JUPYTERHUB_SERVICE_PREFIX`` when set, else the path before ``/lab``, ``/tree``
+    or ``/notebooks``.
+    """
+    parts = urlsplit(address.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ParameterError([("address", f"expected this tab's http(s) address, got {address!r}")])
+    base = prefix if prefix is not None else os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    if base is None:
+        m = re.match(r"^(.*?/)(lab|tree|notebooks|doc|voila)(/|$)", parts.path)
+        base = m.group(1) if m else "/"
+    base = "/" + base.strip("/") + "/" if base.strip("/") else "/"
+    return f"{parts.scheme}://{parts.netloc}{base}proxy/{{port}}"
+
+
+def restart_sandbox(public_url: str, state_dir: str | Path | None = None) -> Path:
+    """Restart the sandbox so that its Okta org answers at ``public_url`` (the issuer changes:
+    run the stages again). Its objects are kept; its credentials are new."""
+    d = Path(state_dir) if state_dir else default_sandbox_dir()
+    proc = SandboxProcess(d)
+    subprocess.run(
+        [sys.executable, "-m", "oktalab", "sandbox", "stop", "--state-dir", str(d)],
+        capture_output=True,
+        timeout=60,
+    )
+    saved = os.environ.get("OKTALAB_SANDBOX_PUBLIC_URL")
+    os.environ["OKTALAB_SANDBOX_PUBLIC_URL"] = public_url
+    try:
+        proc.ensure()
+    except Exception:
+        if saved is None:
+            os.environ.pop("OKTALAB_SANDBOX_PUBLIC_URL", None)
+        else:
+            os.environ["OKTALAB_SANDBOX_PUBLIC_URL"] = saved
+        raise
+    return d
 
 
 def sign_in_url(
@@ -332,7 +395,7 @@ class BatchResult:
         return to_frame(self.rows)
 
     def _repr_html_(self) -> str:
-        return style(self.table())._repr_html_()  # type: ignore[no-any-return]
+        return str(style(self.table())._repr_html_())
 
     def raise_for_status(self) -> None:
         """Fail a batch (papermill) run when any check failed."""
@@ -422,6 +485,13 @@ def run_batch(
 # ---- widgets ---------------------------------------------------------------------------------
 
 
+def _ipython(*names: str) -> tuple[Any, ...]:
+    """Names from ``IPython.display`` (untyped upstream, hence ``Any``)."""
+    import IPython.display
+
+    return tuple(getattr(IPython.display, n) for n in names)
+
+
 def _badge(status: str) -> str:
     colour, text = STATUS_BADGES[status]
     return (
@@ -470,7 +540,7 @@ class ParameterForm:
         self.tabs.set_title(0, "fields")
         self.tabs.set_title(1, "YAML")
         self.tabs.observe(self._on_tab, names="selected_index")
-        self.load_button.on_click(lambda _: self.load())
+        self.load_button.on_click(lambda _: self._load_clicked())
         self.validate_button.on_click(lambda _: self.check())
         self.save_button.on_click(lambda _: self.save())
         self.on_valid: list[Callable[[ParameterSet], None]] = []
@@ -576,12 +646,22 @@ class ParameterForm:
             self.messages.value = _problem_html([str(exc)])
 
     # -- actions
+    def _load_clicked(self) -> None:
+        # Exceptions in a click handler are invisible in JupyterLab: show them as messages.
+        try:
+            self.load()
+        except (OSError, yaml.YAMLError) as exc:
+            self.messages.value = _problem_html([f"cannot load {self.file.value}: {exc}"])
+
     def load(self, path: str | Path | None = None) -> None:
         p = Path(path or self.file.value)
-        data = yaml.safe_load(p.read_text()) or {}
+        text = p.read_text()
+        data = yaml.safe_load(text) or {}
         self._build(data if isinstance(data, dict) else {})
-        self.raw.value = p.read_text()
-        self.save_name.value = str(p.relative_to(p.parent.parent)) if p.parent.parent else p.name
+        self.raw.value = text
+        # Never offer to overwrite the shipped file: edits go to a copy unless renamed.
+        stem = p.stem if p.stem.startswith("my-") else f"my-{p.stem}"
+        self.save_name.value = f"{parameters_dir().name}/{stem}.yaml"
         self.check()
 
     def check(self) -> ParameterSet | None:
@@ -701,7 +781,7 @@ class StagePanel:
         self.rows: dict[str, list[dict[str, Any]]] = {}
         self.list = w.VBox()
         self.run_all_button = w.Button(description="Run all", icon="play", button_style="success")
-        self.run_all_button.on_click(lambda _: self.run_all())
+        self.run_all_button.on_click(lambda _: self._clicked(self.run_all))
         self.output = w.Output()
         self.header = w.HTML("<i>validate a parameter set first</i>")
         self.widget = w.VBox([self.header, self.list, self.run_all_button, self.output])
@@ -723,10 +803,18 @@ class StagePanel:
         for stage in ps.stage_list:
             badge = w.HTML(_badge("pending"), layout=w.Layout(width="90px"))
             button = w.Button(description=f"Run {stage}", layout=w.Layout(width="180px"))
-            button.on_click(lambda _, s=stage: self.run(s))
+            button.on_click(lambda _, s=stage: self._clicked(self.run, s))
             self.badges[stage], self.buttons[stage] = badge, button
             rows.append(w.HBox([badge, button]))
         self.list.children = rows
+
+    def _clicked(self, action: Callable[..., Any], *args: Any) -> None:
+        """Run a button's action; show its error in the output (JupyterLab shows none)."""
+        try:
+            action(*args)
+        except Exception as exc:
+            with self.output:
+                print(f"{type(exc).__name__}: {exc}")
 
     def set_status(self, stage: str, status: str, detail: str = "") -> None:
         if stage in self.badges:
@@ -746,8 +834,7 @@ class StagePanel:
             return
         self.rows[stage] = [r.as_dict() for r in result.rows]
         with self.output:
-            from IPython.display import Image, Markdown, display
-
+            display, Markdown, Image = _ipython("display", "Markdown", "Image")
             display(Markdown(f"### {stage}"))
             display(style(result.table()))
             preview = result.outputs.get("preview") or {}
@@ -773,8 +860,7 @@ class StagePanel:
             self.set_status(stage, "pending")
         report = run_stages(ps, self.run_dir, on_status=self._on_status)
         with self.output:
-            from IPython.display import Markdown, display
-
+            display, Markdown = _ipython("display", "Markdown")
             verdict = "all checks passed" if report.ok else "some checks failed"
             display(Markdown(f"### all stages: {verdict}"))
             display(report)
@@ -808,18 +894,47 @@ def start(
 ) -> StartApp:
     """Display the form, the secrets panel, the sandbox links and the stage panel."""
     import ipywidgets as w
-    from IPython.display import display
 
+    (display,) = _ipython("display")
     form = ParameterForm(parameter_file)
     secrets = SecretsForm()
     stages = StagePanel(run_root)
     links = w.HTML(_links_html())
     refresh = w.Button(description="Refresh links", icon="refresh")
     refresh.on_click(lambda _: setattr(links, "value", _links_html()))
+    address = w.Text(
+        description="this tab's address",
+        placeholder="paste from the address bar when the links above are 127.0.0.1 ones",
+        style={"description_width": "140px"},
+        layout=w.Layout(width="720px"),
+    )
+    use = w.Button(description="Serve Okta through the proxy", icon="exchange")
+    said = w.Output()
+
+    def _use(_: Any) -> None:
+        said.clear_output()
+        with said:  # errors shown, not lost (click handlers have no visible stderr)
+            try:
+                url = public_url_from_address(address.value)
+                restart_sandbox(url)
+            except Exception as exc:
+                print(f"{type(exc).__name__}: {exc}")
+                return
+            links.value = _links_html()
+            print(f"the sandbox's Okta org now answers at {url}; run the stages again")
+
+    use.on_click(_use)
     form.on_valid.append(stages.show)
     if form.parameter_set is not None:
         stages.show(form.parameter_set)
-    tabs = w.Tab(children=[form.widget, secrets.widget, w.VBox([links, refresh]), stages.widget])
+    tabs = w.Tab(
+        children=[
+            form.widget,
+            secrets.widget,
+            w.VBox([links, refresh, w.HBox([address, use]), said]),
+            stages.widget,
+        ]
+    )
     for i, title in enumerate(["1. parameters", "2. credentials", "3. sandbox pages", "4. run"]):
         tabs.set_title(i, title)
     display(tabs)

@@ -75,7 +75,12 @@ def status(state_dir: Path) -> int:
     return 3
 
 
-def start(state_dir: Path, *, timeout: float = 60.0) -> int:
+def start(state_dir: Path, *, timeout: float = 60.0, public_url: str | None = None) -> int:
+    """Start ``serve`` in the background and wait until it answers.
+
+    ``public_url`` (else ``$OKTALAB_SANDBOX_PUBLIC_URL``, read by the child) is the Okta org's
+    browser-facing URL when a proxy sits in front, e.g. ``http://host/proxy/{port}``.
+    """
     state_dir = state_dir.resolve()
     if _pid(state_dir) and healthy(state_dir):
         print(_describe(state_dir))
@@ -85,7 +90,8 @@ def start(state_dir: Path, *, timeout: float = 60.0) -> int:
         (state_dir / "sandbox.env").unlink()
     log = open(state_dir / "sandbox.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "oktalab", "sandbox", "serve", "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "oktalab", "sandbox", "serve", "--state-dir", str(state_dir)]
+        + (["--public-url", public_url] if public_url else []),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

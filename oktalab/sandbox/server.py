@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -148,6 +149,31 @@ class LoopbackURLs:
         await self.app(scope, receive, buffer)
 
 
+def route_public_to_loopback(public: str, loopback: str) -> None:
+    """Send this process's own httpx calls to the org's public URL to loopback instead.
+
+    The gateway and the portal (``gloo/``) fetch discovery, JWKS and tokens from the issuer
+    URL they are configured with, which is the public one; behind jupyter-server-proxy that
+    URL asks for Jupyter's login. Only the sandbox process is patched, and only URLs under
+    ``public``. A ``backchannel`` URL map in ``gloo/portal.py`` would make this unnecessary.
+    """
+    public, loopback = public.rstrip("/"), loopback.rstrip("/")
+    target = httpx.URL(loopback)
+    original = httpx.AsyncHTTPTransport.handle_async_request
+    if getattr(original, "oktalab_public", None) == public:
+        return
+
+    async def handle(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        if url == public or url.startswith((public + "/", public + "?")):
+            request.url = httpx.URL(loopback + url[len(public) :])
+            request.headers["Host"] = target.netloc.decode()
+        return await original(self, request)
+
+    handle.oktalab_public = public  # type: ignore[attr-defined]
+    httpx.AsyncHTTPTransport.handle_async_request = handle  # type: ignore[method-assign]
+
+
 def public_url_for(template: str | None, okta_port: int) -> str | None:
     """The org's public URL: ``template`` (``{port}`` = the Okta port), else the environment."""
     value = template or os.environ.get("OKTALAB_SANDBOX_PUBLIC_URL") or ""
@@ -199,6 +225,7 @@ async def serve(
     okta_app = with_test_hooks(org, create_okta_app(org))
     if public and public != url["okta"]:
         okta_app = LoopbackURLs(okta_app, public=public, loopback=url["okta"])
+        route_public_to_loopback(public, url["okta"])
     apps = {
         "okta": okta_app,
         "kube": create_kube_app(store, token=kube_token),

@@ -1,0 +1,245 @@
+"""JupyterLab as on Binder: ``binder/start`` + JupyterLab + jupyter-server-proxy + Chromium.
+
+The start notebook runs in a real JupyterLab (widgets rendered by the frontend, stages run
+from the "Run all" button), then the browser signs in on the Okta hosted page *through*
+``/proxy/<okta port>/`` and the code is redeemed on loopback: the issuer the browser saw is
+the issuer of the token. Screenshots go to ``test-artifacts/``. Skipped without Debian's
+chromium or the playwright package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import yaml
+from oktalab_support import ENV_PREFIXES, ROOT, read_env
+
+from oktalab import interactive as ui, oidc
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = ROOT / "test-artifacts"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SENTINEL = "00-never-in-the-notebook-" + uuid.uuid4().hex[:8]
+
+
+def widget_button(page: Any, text: str) -> Any:
+    """An ipywidgets button (its icon glyph is part of the accessible name, so match text)."""
+    return page.locator("button.widget-button", has_text=text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """JupyterLab started through ``binder/start`` on a copy of the notebooks and parameters."""
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("jupyter_server_proxy")
+    home = tmp_path_factory.mktemp("lab")
+    repo = home / "repo"
+    for d in ("notebooks", "parameters"):
+        shutil.copytree(ROOT / d, repo / d)
+    port, token = free_port(), uuid.uuid4().hex
+    state = home / "oktalab" / "sandbox"
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES) and k != "KUBECONFIG"
+    }
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        REPO_DIR=str(repo),
+        OKTALAB_SANDBOX_DIR=str(state),
+        OKTALAB_HOME=str(home / "oktalab"),
+        OKTALAB_PUBLIC_ORIGIN=f"http://127.0.0.1:{port}",
+        OKTALAB_PARAMETERS=str(repo / "parameters"),
+        JUPYTER_CONFIG_DIR=str(home / "jupyter-config"),
+        JUPYTER_RUNTIME_DIR=str(home / "jupyter-runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "lab-workspaces"),
+    )
+    # Save widget state into the notebook (off by default): the strictest case for secrets.
+    # And no news toast over the page.
+    settings = {
+        "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false"},
+    }
+    for name, value in settings.items():
+        f = home / "lab-settings" / f"{name}.jupyterlab-settings"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(value))
+    log = (home / "jupyter.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(ROOT / "binder" / "start"),
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={repo}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.port_retries=0",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        cwd=repo,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (home / "jupyter.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "JupyterLab did not start in 90 s"
+            try:
+                ok = httpx.get(f"{base}/api/status", headers={"Authorization": f"token {token}"})
+                if ok.status_code == 200 and (state / "sandbox.env").is_file():
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        yield {"base": base, "token": token, "repo": str(repo), "state": str(state)}
+    finally:
+        with_token = {"Authorization": f"token {token}"}
+        try:
+            httpx.post(f"{base}/api/shutdown", headers=with_token, timeout=10)
+            proc.wait(timeout=20)
+        except (httpx.HTTPError, subprocess.TimeoutExpired):
+            proc.terminate()
+            proc.wait(timeout=10)
+        log.close()
+        subprocess.run(
+            [sys.executable, "-m", "oktalab", "sandbox", "stop", "--state-dir", str(state)],
+            capture_output=True,
+            timeout=60,
+        )
+
+
+def test_start_notebook_and_proxied_sign_in(
+    lab: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    sandbox = read_env(Path(lab["state"]) / "sandbox.env")
+    loopback, public = sandbox["OKTA_ORG_URL"], sandbox["OKTALAB_SANDBOX_PUBLIC_URL"]
+    okta_port = loopback.rsplit(":", 1)[1]
+    assert public == f"{lab['base']}/proxy/{okta_port}"
+    notebook = Path(lab["repo"]) / "notebooks" / "00_start.ipynb"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        try:
+            # 1. JupyterLab opens the start notebook; run every cell; run the stages from the form.
+            page.goto(f"{lab['base']}/lab/tree/notebooks/00_start.ipynb?token={lab['token']}")
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.sessionContext"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+            )
+            # The flow diagram is mermaid in markdown: rendered by JupyterLab itself, offline.
+            diagram = page.locator(".jp-RenderedMermaid img")
+            diagram.first.wait_for()
+            diagram.first.screenshot(path=str(ARTIFACTS / "jupyterlab-flow-diagram.png"))
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # The form: a bad field gets its message beside it, then the file is valid again.
+            page.get_by_role("tab", name="1. parameters").click()
+            page.locator(".jupyter-widget-Collapse-header", has_text="app").first.click()
+            uris = page.locator(".widget-text", has=page.get_by_text("redirect_uris", exact=True))
+            uris.locator("input").fill("localhost:4000/callback")
+            widget_button(page, "Validate").click()
+            page.get_by_text("expected an absolute http(s) URL").first.wait_for()
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-parameter-form.png"))
+            uris.locator("input").fill("http://localhost:4000/callback")
+            widget_button(page, "Validate").click()
+            page.get_by_text("valid: guide1-sandbox").wait_for()
+            page.get_by_role("tab", name="4. run").click()
+            widget_button(page, "Run all").click()
+            page.get_by_text("all stages: all checks passed").wait_for(timeout=120_000)
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-start-notebook.png"), full_page=True)
+
+            # 2. A secret typed into the credentials tab never reaches the saved notebook.
+            page.get_by_role("tab", name="2. credentials").click()
+            field = page.locator("input[type=password]").first
+            field.fill(SENTINEL)
+            widget_button(page, "Apply").click()
+            page.get_by_text("applied: OKTA_API_TOKEN").wait_for()
+            assert field.input_value() == ""
+            page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-credentials.png"))
+            saved = notebook.read_text()
+            assert "application/vnd.jupyter.widget-state+json" in saved  # state was saved
+            for secret in (SENTINEL, sandbox["OKTA_API_TOKEN"], sandbox["OKTALAB_TEST_PASSWORD"]):
+                assert secret not in saved
+
+            # 3. The hosted sign-in page through jupyter-server-proxy; the code comes back.
+            monkeypatch.setenv("OKTALAB_SANDBOX_DIR", lab["state"])
+            ps = ui.validate(yaml.safe_load((ROOT / "parameters" / "sandbox.yaml").read_text()))[0]
+            assert ps is not None
+            run_dir = Path(lab["repo"]) / "runs" / "interactive" / ps.name
+            url, verifier = ui.sign_in_url(ps, run_dir)
+            assert url.startswith(public + "/oauth2/default/v1/authorize?")
+            redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+            page.goto(url)
+            assert page.url.startswith(f"{public}/login/login.htm"), page.url
+            page.fill("#okta-signin-username", sandbox["OKTALAB_TEST_USERNAME"])
+            page.fill("#okta-signin-password", sandbox["OKTALAB_TEST_PASSWORD"])
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-proxied-okta-sign-in.png"))
+            # Nothing listens on the app's redirect URI: the request the browser makes is enough.
+            with page.expect_request(lambda r: r.url.startswith(redirect + "?")) as landed:
+                page.click("#okta-signin-submit")
+            code = parse_qs(urlsplit(landed.value.url).query)["code"][0]
+
+            # 4. Redeemed server-to-server on loopback: the token's issuer is the public one.
+            state = json.loads((run_dir / "state.json").read_text())
+            tokens = httpx.post(
+                f"{loopback}/oauth2/default/v1/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": redirect,
+                    "client_id": state["app"]["client_id"],
+                    "code_verifier": verifier,
+                },
+            )
+            assert tokens.status_code == 200, tokens.text[:300]
+            jwks = httpx.get(f"{loopback}/oauth2/default/v1/keys").json()
+            claims = oidc.verify_token(
+                tokens.json()["access_token"], jwks, issuer=f"{public}/oauth2/default"
+            )
+            assert claims["sub"] == sandbox["OKTALAB_TEST_USERNAME"]
+
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-last.png"))
+            browser.close()
