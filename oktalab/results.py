@@ -123,7 +123,12 @@ def style(frame: Any) -> Any:
     def paint(col: Any) -> list[str]:
         return [f"background-color: {colours.get(v, '')}" for v in col]
 
-    return frame.style.apply(paint, subset=["status"]).hide(axis="index")
+    return (
+        frame.style.apply(paint, subset=["status"])
+        .format({"seconds": "{:.3f}"})
+        .set_properties(**{"text-align": "left"})
+        .hide(axis="index")
+    )
 
 
 def write_rows(path: Path, rows: list[Row]) -> None:
