@@ -238,6 +238,7 @@ async def serve(
                 log_level=os.environ.get("OKTALAB_SANDBOX_LOG_LEVEL", "warning"),
                 lifespan="off",
                 access_log=False,
+                timeout_graceful_shutdown=2,  # idle keep-alives must not hold a stop for 30 s
                 server_header=name != "gateway",  # the gateway answers as istio-envoy itself
                 **(
                     {"ssl_certfile": str(cert.cert_file), "ssl_keyfile": str(cert.key_file)}
@@ -284,6 +285,8 @@ async def serve(
     finally:
         for s in servers.values():
             s.should_exit = True
+        # An open `kubectl get -w` would otherwise hold the shutdown until it times out.
+        apps["kube"].state.kube.close_watches()  # type: ignore[attr-defined]
         await asyncio.gather(*tasks, return_exceptions=True)
         controllers.stop()
         with contextlib.suppress(FileNotFoundError):

@@ -6,6 +6,7 @@ TLS is not optional here: kubectl never sends a bearer token over plain HTTP.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import uuid
@@ -36,10 +37,13 @@ def serve(state: Path) -> Iterator[KubeServer]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        log_level="warning",
+        log_level=os.environ.get("KUBE_TEST_LOG", "warning"),
         ssl_certfile=str(cert.cert_file),
         ssl_keyfile=str(cert.key_file),
         lifespan="off",
+        # An idle TLS keep-alive connection waits for the client's close_notify (up to 30 s)
+        # before uvicorn forgets it; don't let teardown wait for that.
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()

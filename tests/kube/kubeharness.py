@@ -1,4 +1,8 @@
-"""Helpers shared by the kube tests: a handle on the running server and a test CRD."""
+"""Helpers shared by the kube tests: a handle on the running server and a test CRD.
+
+Debugging knobs: ``KUBE_TEST_TIMING=1`` prints each kubectl call's duration (with ``-s``),
+``KUBE_TEST_LOG=info`` turns on uvicorn's request log.
+"""
 
 from __future__ import annotations
 
@@ -108,7 +112,7 @@ spec:
   - name: v1
     served: true
     storage: true
-    subresources: {status: {}}
+    subresources: {status: {}, scale: {specReplicasPath: .spec.size, statusReplicasPath: .status.replicas}}
     additionalPrinterColumns:
     - {name: Size, type: integer, jsonPath: .spec.size}
     - {name: State, type: string, jsonPath: .status.state}

@@ -251,3 +251,23 @@ def test_dynamic_client_server_side_apply(api: Any, ns: str) -> None:
     second = cms.server_side_apply(body=body, field_manager="oktalab", namespace=ns)
     assert first.metadata.resourceVersion == second.metadata.resourceVersion  # no-op apply
     assert second.metadata.managedFields[0].manager == "oktalab"
+
+
+def test_watch_custom_objects(api: Any, ns: str, widget_crd: str) -> None:
+    co = client.CustomObjectsApi(api)
+    args = ("example.com", "v1", ns, "widgets")
+    body = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "ww"},
+        "spec": {"size": 1},
+    }
+    co.create_namespaced_custom_object(*args, body)
+    co.patch_namespaced_custom_object_status(*args, "ww", {"status": {"state": "Ready"}})
+    events = list(
+        watch.Watch().stream(
+            co.list_namespaced_custom_object, *args, resource_version="0", timeout_seconds=1
+        )
+    )
+    assert [e["type"] for e in events] == ["ADDED"]
+    assert events[0]["object"]["status"] == {"state": "Ready"}

@@ -446,6 +446,7 @@ def test_cluster_looking_commands(kube: KubeServer) -> None:
     assert nodes[1].split()[1:3] == ["Ready", "control-plane"]
     assert kube.kubectl("auth", "can-i", "create", "extauthpolicies").stdout.strip() == "yes"
     assert "sandbox-admin" in kube.kubectl("auth", "whoami").stdout
+    assert "*.*" in kube.kubectl("auth", "can-i", "--list").stdout
     svc = kube.kubectl(
         "get", "svc", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}"
     ).stdout
@@ -453,4 +454,56 @@ def test_cluster_looking_commands(kube: KubeServer) -> None:
     assert (
         kube.kubectl("get", "sa", "default", "-n", "default", "-o", "name").stdout.strip()
         == "serviceaccount/default"
+    )
+
+
+def test_pods_run_at_once(kube: KubeServer, ns: str) -> None:
+    kube.kubectl("run", "web", "-n", ns, "--image=nginx", "--labels=app=web")
+    assert (
+        "condition met"
+        in kube.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/web", "--timeout=5s").stdout
+    )
+    row = kube.kubectl("get", "pods", "-n", ns, "-l", "app=web").stdout.splitlines()[1].split()
+    assert row[:3] == ["web", "1/1", "Running"]
+    assert kube.kubectl("logs", "-n", ns, "web").returncode == 0
+    kube.kubectl("delete", "pod", "web", "-n", ns)
+
+
+def test_scale_subresource(kube: KubeServer, ns: str, widget_crd: str) -> None:
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=DEPLOYMENT)
+    assert "scaled" in kube.kubectl("scale", "-n", ns, "deploy/petstore", "--replicas=3").stdout
+    assert (
+        kube.kubectl(
+            "get", "-n", ns, "deploy/petstore", "-o", "jsonpath={.status.readyReplicas}"
+        ).stdout
+        == "3"
+    )
+    w = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: scaled}\nspec: {size: 1}\n"
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=w)
+    kube.kubectl("scale", "-n", ns, "wd/scaled", "--replicas=5")
+    assert kube.kubectl("get", "-n", ns, "wd/scaled", "-o", "jsonpath={.spec.size}").stdout == "5"
+
+
+def test_endpoints_follow_pods(kube: KubeServer, ns: str) -> None:
+    kube.kubectl("run", "web", "-n", ns, "--image=nginx", "--labels=app=web", "--port=80")
+    kube.kubectl("expose", "pod", "web", "-n", ns, "--port=8080", "--target-port=80")
+    ip = kube.kubectl("get", "pod", "web", "-n", ns, "-o", "jsonpath={.status.podIP}").stdout
+    row = kube.kubectl("get", "endpoints", "web", "-n", ns).stdout.splitlines()[1].split()
+    assert row[:2] == ["web", f"{ip}:80"]
+    assert (
+        f"Endpoints:                {ip}:80"
+        in kube.kubectl("describe", "svc", "web", "-n", ns).stdout
+    )
+    slices = json.loads(
+        kube.kubectl(
+            "get", "endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=web", "-o", "json"
+        ).stdout
+    )
+    assert [e["addresses"] for e in slices["items"][0]["endpoints"]] == [[ip]]
+    proc = kube.kubectl("delete", "endpoints", "web", "-n", ns, check=False)
+    assert "MethodNotAllowed" in proc.stderr
+    kube.kubectl("delete", "pod", "web", "-n", ns)
+    assert (
+        kube.kubectl("get", "endpoints", "web", "-n", ns).stdout.splitlines()[1].split()[1]
+        == "<none>"
     )

@@ -12,6 +12,8 @@ Modules, by layer:
 * ``api``: routing and the read/write pipeline; ``errors``: ``Status`` bodies
 * ``patch``, ``smp``, ``ssa``: merge/JSON/strategic patches, server-side apply, managedFields
 * ``schema``: CRD pruning, defaulting, validation; ``builtins``: built-in kinds' defaults
-* ``selectors``, ``tables``, ``watch``, ``protobuf`` (kubectl create's bodies)
+* ``cluster``: what controllers would do (bootstrap objects, namespace contents, GC)
+* ``scale``: the Scale subresource; ``selectors``, ``tables``, ``watch``
+* ``protobuf``: decoding of the bodies ``kubectl create``/``kubectl auth`` send; ``tls``
 * ``devserver``: ``python -m oktalab.sandbox.kube.devserver`` serves only this app
 """

@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import string
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,19 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from . import builtins, discovery, openapi, protobuf, schema as schemas, ssa, tables, watch
+from . import (
+    builtins,
+    cluster,
+    discovery,
+    endpoints,
+    openapi,
+    protobuf,
+    scale,
+    schema as schemas,
+    ssa,
+    tables,
+    watch,
+)
 from .errors import (
     ApiError,
     FieldError,
@@ -40,18 +53,39 @@ from .errors import (
     unknown_path,
     unsupported_media_type,
 )
-from .patch import APPLY, APPLY_CBOR, apply_patch, check_patch_type, media_type
+from .patch import (
+    APPLY,
+    APPLY_CBOR,
+    JSON_PATCH,
+    MERGE,
+    STRATEGIC,
+    apply_patch,
+    check_patch_type,
+    media_type,
+)
 from .resources import CRD_GROUP, CRD_PLURAL, Registry, Resource, crd_status
 from .selectors import field_selector, label_selector, supported_fields
 from .smp import merge_schema
-from .store import ObjectStore, StoreAlreadyExists, StoreConflict, StoreNotFound, now_rfc3339
+from .store import (
+    ObjectStore,
+    StoreAlreadyExists,
+    StoreConflict,
+    StoreGone,
+    StoreNotFound,
+    now_rfc3339,
+)
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
+CONTINUE_TOO_OLD = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this response "
+    "to retrieve the remainder of the results. Continuing with the provided token results in an "
+    "inconsistent list - objects that were created, modified, or deleted between the time the "
+    "first chunk was returned and now may show up in the list."
+)
 JSON = "application/json"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-NODE_NAME = "sandbox-control-plane"
-DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # Kinds whose DELETE answers with the deleted object rather than a Status (as on a cluster).
 RETURNS_OBJECT_ON_DELETE = {("", "namespaces"), ("", "pods"), (CRD_GROUP, CRD_PLURAL)}
 
@@ -120,60 +154,7 @@ class KubeAPI:
         self.token = token
         self.registry = Registry(store)
         self.watches = watch.WatchHub()
-        for ns in DEFAULT_NAMESPACES:
-            if store.get("", "namespaces", "", ns) is None:
-                obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
-                res = self.registry.lookup("", "v1", "namespaces")
-                assert res is not None
-                store.create("", "namespaces", "", ns, builtins.default(res, obj, None))
-                self._populate_namespace(ns)
-        self._ensure_kubernetes_service()
-        if not store.list("", "nodes", "")[0]:
-            store.create(
-                "", "nodes", "", NODE_NAME, builtins.sandbox_node(NODE_NAME, now_rfc3339())
-            )
-
-    def _ensure_kubernetes_service(self) -> None:
-        """``default/kubernetes``, the Service every cluster has for its API server."""
-        if self.store.get("", "services", "default", "kubernetes") is not None:
-            return
-        svc = {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {
-                "name": "kubernetes",
-                "namespace": "default",
-                "labels": {"component": "apiserver", "provider": "kubernetes"},
-            },
-            "spec": {
-                "type": "ClusterIP",
-                "clusterIP": "10.96.0.1",
-                "clusterIPs": ["10.96.0.1"],
-                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
-                "sessionAffinity": "None",
-                "ipFamilies": ["IPv4"],
-                "ipFamilyPolicy": "SingleStack",
-                "internalTrafficPolicy": "Cluster",
-            },
-            "status": {"loadBalancer": {}},
-        }
-        try:
-            self.store.create("", "services", "default", "kubernetes", svc)
-        except StoreAlreadyExists:
-            pass
-
-    def _populate_namespace(self, ns: str) -> None:
-        """What the namespace controllers add: the ``default`` ServiceAccount."""
-        if self.store.get("", "serviceaccounts", ns, "default") is None:
-            sa = {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": "default", "namespace": ns},
-            }
-            try:
-                self.store.create("", "serviceaccounts", ns, "default", sa)
-            except StoreAlreadyExists:
-                pass
+        cluster.bootstrap(store)
 
     def close_watches(self) -> None:
         """End all open watch streams: call before stopping uvicorn, or shutdown waits for them.
@@ -316,13 +297,17 @@ class KubeAPI:
                 raise method_not_allowed()
             self._load(target)
             return Response("", media_type="text/plain")  # no containers run here
+        params = dict(request.query_params)
+        ctx = WriteContext(params, request.headers.get("user-agent", ""))
+        method = request.method
+        if target.subresource == "scale" and target.res.scale and target.name:
+            return await self._scale(target, request, ctx)
         if target.subresource and (
             target.subresource != "status" or not target.res.status_subresource
         ):
             raise unknown_path()
-        params = dict(request.query_params)
-        ctx = WriteContext(params, request.headers.get("user-agent", ""))
-        method = request.method
+        if target.res.computed and method != "GET":
+            raise method_not_allowed()
         if target.res.virtual:
             if method != "POST" or target.name is not None:
                 raise method_not_allowed()
@@ -392,6 +377,12 @@ class KubeAPI:
     # -- reads ---------------------------------------------------------------------------
     def _load(self, target: Target) -> Obj:
         assert target.name is not None
+        if target.res.computed:
+            objs = endpoints.compute(self.store, target.res.plural, target.ns)
+            found = [o for o in objs if o["metadata"]["name"] == target.name]
+            if not found:
+                raise not_found(target.res.group, target.res.plural, target.name)
+            return found[0]
         obj = self.store.get(target.res.group, target.res.plural, target.ns, target.name)
         if obj is None:
             raise not_found(target.res.group, target.res.plural, target.name)
@@ -414,6 +405,8 @@ class KubeAPI:
         ns = target.namespace if res.namespaced else ""
         match = self._predicate(target, params)
         objs, rv = self.store.list(res.group, res.plural, ns)
+        if res.computed:
+            objs = endpoints.compute(self.store, res.plural, ns)
         matched = [o for o in objs if match(o)]
         start = 0
         token = params.get("continue")
@@ -425,6 +418,10 @@ class KubeAPI:
                 raise bad_request(
                     "continue key is not valid: incorrect encoded start resourceVersion"
                 ) from None
+            try:
+                self.store.events_since(rv)
+            except StoreGone:
+                raise ApiError(410, "Expired", CONTINUE_TOO_OLD, {}) from None
         items = matched[start:]
         next_token = ""
         limit = params.get("limit")
@@ -460,6 +457,8 @@ class KubeAPI:
     def _watch(self, target: Target, params: dict[str, str], request: Request) -> Response:
         res = target.res
         match = self._predicate(target, params)
+        if res.computed:
+            return self._computed_watch(target, match, request)
         if target.name:
             name = target.name
             base = match
@@ -501,6 +500,26 @@ class KubeAPI:
         )
         return StreamingResponse(body, media_type=JSON)
 
+    def _computed_watch(self, target: Target, match: Any, request: Request) -> Response:
+        """Derived objects have no event log: send their current state, then end the watch."""
+        objs = [
+            o
+            for o in endpoints.compute(self.store, target.res.plural, target.namespace)
+            if match(o) and (target.name is None or o["metadata"]["name"] == target.name)
+        ]
+        as_table = tables.wants_table(request.headers.get("accept"))
+
+        async def events() -> Any:
+            for obj in objs:
+                out = self.render(target.res, target.version, obj)
+                if as_table:
+                    rv = out["metadata"].get("resourceVersion", "")
+                    out = tables.table(target.res, target.version, [out], rv)
+                line = json.dumps({"type": "ADDED", "object": out}, separators=(",", ":"))
+                yield (line + "\n").encode()
+
+        return StreamingResponse(events(), media_type=JSON)
+
     # -- write pipeline ------------------------------------------------------------------
     async def _body(self, request: Request, *, allow_yaml: bool = True) -> Obj:
         kind = media_type(request.headers.get("content-type")) or JSON
@@ -539,8 +558,17 @@ class KubeAPI:
             raise bad_request(
                 f"the kind in the data ({kind}) does not match the expected kind ({res.kind})"
             )
+        if body.get("metadata") is None:
+            body["metadata"] = {}
         meta = body.get("metadata")
-        if meta is not None and not isinstance(meta, dict):
+        for key in ("name", "generateName", "namespace", "resourceVersion", "uid"):
+            value = meta.get(key) if isinstance(meta, dict) else None
+            if value is not None and not isinstance(value, str):
+                raise bad_request(
+                    f"json: cannot unmarshal {type(value).__name__} into Go struct field "
+                    f"ObjectMeta.metadata.{key} of type string"
+                )
+        if not isinstance(meta, dict):
             raise bad_request("metadata must be an object")
         ns = (meta or {}).get("namespace")
         if res.namespaced and ns and target.namespace and ns != target.namespace:
@@ -626,6 +654,10 @@ class KubeAPI:
         obj["apiVersion"] = res.api_version(target.version)
         obj["kind"] = res.kind
         if res.builtin:
+            builtins.drop_nulls(obj)
+            shape = builtins.shape_errors(res, obj)
+            if shape:
+                raise invalid_object(res.kind, res.group, obj["metadata"].get("name", ""), shape)
             builtins.default(res, obj, old)
         else:
             obj = schemas.apply_defaults(obj, res.schema(target.version) or {})
@@ -694,7 +726,6 @@ class KubeAPI:
         request: Request,
         *,
         manager_op: str,
-        applied: Obj | None = None,
     ) -> Response:
         res = target.res
         self._ensure_namespace(target)
@@ -727,7 +758,7 @@ class KubeAPI:
         if ctx.dry_run:
             if self.store.get(res.group, res.plural, target.ns, name) is not None:
                 raise already_exists(res.group, res.plural, name)
-            obj["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
+            obj["metadata"].setdefault("uid", str(uuid.uuid4()))
             obj["metadata"].setdefault("creationTimestamp", now_rfc3339())
             return self._respond(target, request, obj, 201, ctx)
         try:
@@ -735,7 +766,7 @@ class KubeAPI:
         except StoreAlreadyExists:
             raise already_exists(res.group, res.plural, name) from None
         if res.plural == "namespaces" and not res.group:
-            self._populate_namespace(name)
+            cluster.populate_namespace(self.store, name)
         return self._respond(target, request, created, 201, ctx)
 
     def _commit(
@@ -747,21 +778,70 @@ class KubeAPI:
         request: Request,
         expect_rv: str,
     ) -> Response:
+        updated = self._write(target, old, new, ctx, expect_rv)
+        return self._respond(target, request, updated, 200, ctx)
+
+    def _write(self, target: Target, old: Obj, new: Obj, ctx: WriteContext, expect_rv: str) -> Obj:
+        """Store an update (unless it changes nothing or is a dry run); the object as stored."""
         res = target.res
         assert target.name is not None
         if _comparable(new) == _comparable(old):
-            return self._respond(target, request, old, 200, ctx)  # no-op: no new resourceVersion
+            return old  # no-op: no new resourceVersion, no watch event
         if ctx.dry_run:
-            return self._respond(target, request, new, 200, ctx)
+            return new
         try:
-            updated = self.store.update(
+            return self.store.update(
                 res.group, res.plural, target.ns, target.name, new, expect_rv=expect_rv
             )
         except StoreConflict:
             raise conflict(res.group, res.plural, target.name) from None
         except StoreNotFound:
             raise not_found(res.group, res.plural, target.name) from None
-        return self._respond(target, request, updated, 200, ctx)
+
+    # -- scale subresource ---------------------------------------------------------------
+    async def _scale(self, target: Target, request: Request, ctx: WriteContext) -> Response:
+        res = target.res
+        assert res.scale is not None and target.name is not None
+        old = self._load(target)
+        current = scale.view(res, old)
+        if request.method == "GET":
+            return json_response(current)
+        if request.method == "PUT":
+            wanted = await self._body(request)
+            rv = (wanted.get("metadata") or {}).get("resourceVersion")
+            if rv and str(rv) != old["metadata"]["resourceVersion"]:
+                raise conflict(res.group, res.plural, target.name)
+        elif request.method == "PATCH":
+            kind = check_patch_type(scale.SCALE, request.headers.get("content-type", ""))
+            if kind in (APPLY, APPLY_CBOR):
+                raise unsupported_media_type(kind, [JSON_PATCH, MERGE, STRATEGIC])
+            wanted = apply_patch(scale.SCALE, kind, current, await request.body())
+        else:
+            raise method_not_allowed()
+        spec = wanted.get("spec") if isinstance(wanted, dict) else None
+        replicas = spec.get("replicas") if isinstance(spec, dict) else None
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise invalid_object(
+                "Scale",
+                "autoscaling",
+                target.name,
+                [invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+            )
+        new = copy.deepcopy(old)
+        scale.set_replicas(res, new, replicas)
+        main = Target(res, target.version, target.namespace, target.name, "")
+        new = self._finish(main, new, old, ctx)
+        ssa.record_update(
+            old,
+            new,
+            ctx.manager(),
+            res.api_version(target.version),
+            self._shape(main),
+            subresource="scale",
+            status_scope=self._status_scope(main),
+        )
+        updated = self._write(main, old, new, ctx, old["metadata"]["resourceVersion"])
+        return json_response(scale.view(res, updated))
 
     async def _replace(self, target: Target, request: Request, ctx: WriteContext) -> Response:
         res = target.res
@@ -994,7 +1074,7 @@ class KubeAPI:
             raise not_found(res.group, res.plural, name) from None
         uid = (deleted.get("metadata") or {}).get("uid")
         if uid:
-            self._collect_garbage(uid, policy)
+            cluster.collect_garbage(self.store, uid, policy)
         if res.plural == "namespaces" and not res.group:
             for other in self.registry.all():
                 if not other.namespaced:
@@ -1008,29 +1088,6 @@ class KubeAPI:
         if res.group == CRD_GROUP and res.plural == CRD_PLURAL:
             self.registry.refresh()
         return deleted
-
-    def _collect_garbage(self, uid: str, policy: str) -> None:
-        """The garbage collector, done at once: dependents go with their owner, or are orphaned."""
-        for group, plural, ns, name, obj in self.store.dependents(uid):
-            if policy == "Orphan":
-                meta = obj["metadata"]
-                meta["ownerReferences"] = [
-                    r for r in meta["ownerReferences"] if r.get("uid") != uid
-                ]
-                if not meta["ownerReferences"]:
-                    del meta["ownerReferences"]
-                try:
-                    self.store.update(group, plural, ns, name, obj)
-                except StoreNotFound:
-                    pass
-                continue
-            try:
-                gone = self.store.delete(group, plural, ns, name)
-            except StoreNotFound:
-                continue
-            child = (gone.get("metadata") or {}).get("uid")
-            if child:
-                self._collect_garbage(child, policy)
 
     async def _delete_collection(
         self, target: Target, request: Request, ctx: WriteContext

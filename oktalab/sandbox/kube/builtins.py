@@ -12,7 +12,7 @@ import hashlib
 import re
 from typing import Any
 
-from .errors import FieldError, forbidden, invalid, required, type_invalid
+from .errors import FieldError, forbidden, invalid, not_supported, required, type_invalid
 from .resources import Resource
 
 Obj = dict[str, Any]
@@ -47,6 +47,7 @@ TOP_FIELDS: dict[str, set[str]] = {
     "nodes": _COMMON | {"spec", "status"},
     "selfsubjectaccessreviews": _COMMON | {"spec", "status"},
     "selfsubjectreviews": _COMMON | {"status"},
+    "selfsubjectrulesreviews": _COMMON | {"spec", "status"},
 }
 
 SANDBOX_USER = {
@@ -63,6 +64,13 @@ def review(res: Resource, body: Obj) -> Obj:
     if res.plural == "selfsubjectaccessreviews":
         out.setdefault("spec", {})
         out["status"] = {"allowed": True, "reason": "the sandbox token is a cluster admin"}
+    elif res.plural == "selfsubjectrulesreviews":
+        out.setdefault("spec", {})
+        out["status"] = {
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": False,
+        }
     else:
         out["status"] = {"userInfo": dict(SANDBOX_USER)}
     return out
@@ -167,6 +175,11 @@ def prune_unknown(res: Resource, obj: Obj) -> Obj:
     return out
 
 
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_CONFIG_KEY_MSG = (
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+    "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+)
 _NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _NAME_PART_MSG = (
     "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
@@ -244,6 +257,8 @@ def validate_update(res: Resource, old: Obj, new: Obj) -> list[FieldError]:
                 errors.append(forbidden(key, "field is immutable when `immutable` is set"))
         if new.get("immutable") is not True:
             errors.append(forbidden("immutable", "field is immutable when `immutable` is set"))
+    if res.plural == "secrets" and old.get("type") and new.get("type") != old.get("type"):
+        errors.append(invalid("type", new.get("type"), "field is immutable"))
     if res.plural == "services":
         before = (old.get("spec") or {}).get("clusterIP")
         after = (new.get("spec") or {}).get("clusterIP")
@@ -326,28 +341,88 @@ def default(res: Resource, obj: Obj, old: Obj | None) -> Obj:
         obj.setdefault("status", {}).setdefault("loadBalancer", {})
     elif res.plural == "pods":
         spec = obj.setdefault("spec", {})
-        spec.setdefault("restartPolicy", "Always")
-        spec.setdefault("dnsPolicy", "ClusterFirst")
+        _default_pod_spec(spec)
         spec.setdefault("serviceAccountName", "default")
-        spec.setdefault("terminationGracePeriodSeconds", 30)
-        for c in spec.get("containers") or []:
-            if isinstance(c, dict):
-                c.setdefault(
-                    "imagePullPolicy",
-                    "Always"
-                    if str(c.get("image", "")).endswith(":latest")
-                    or ":" not in str(c.get("image", ""))
-                    else "IfNotPresent",
-                )
-                c.setdefault("terminationMessagePath", "/dev/termination-log")
-                c.setdefault("terminationMessagePolicy", "File")
-                c.setdefault("resources", {})
-        obj.setdefault("status", {}).setdefault("phase", "Pending")
+        if old is None:
+            spec.setdefault("nodeName", NODE_NAME)
+            obj["status"] = _running_pod_status(obj)
     return obj
+
+
+NODE_NAME = "sandbox-control-plane"
+
+
+def _running_pod_status(pod: Obj) -> Obj:
+    """Stand-in for scheduler and kubelet: a new Pod is Running and Ready at once."""
+    from .store import now_rfc3339
+
+    now = now_rfc3339()
+    meta = pod.get("metadata") or {}
+    digest = hashlib.sha256(f"{meta.get('namespace')}/{meta.get('name')}".encode()).digest()
+    ip = f"10.244.0.{2 + digest[0] % 250}"
+    conditions = [
+        {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
+        for t in (
+            "PodReadyToStartContainers",
+            "Initialized",
+            "Ready",
+            "ContainersReady",
+            "PodScheduled",
+        )
+    ]
+    statuses = [
+        {
+            "name": c.get("name", ""),
+            "image": c.get("image", ""),
+            "imageID": "",
+            "ready": True,
+            "started": True,
+            "restartCount": 0,
+            "state": {"running": {"startedAt": now}},
+            "lastState": {},
+        }
+        for c in ((pod.get("spec") or {}).get("containers") or [])
+        if isinstance(c, dict)
+    ]
+    return {
+        "phase": "Running",
+        "conditions": conditions,
+        "hostIP": "127.0.0.1",
+        "hostIPs": [{"ip": "127.0.0.1"}],
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
+        "startTime": now,
+        "qosClass": "BestEffort",
+        "containerStatuses": statuses,
+    }
+
+
+def _default_pod_spec(spec: Obj) -> None:
+    """PodSpec defaults, for Pods and for the templates of Deployments."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        if not isinstance(c, dict):
+            continue
+        image = str(c.get("image", ""))
+        latest = image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]
+        c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
+        c.setdefault("resources", {})
+        for port in c.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
 
 
 def _default_deployment(obj: Obj) -> Obj:
     spec = obj.setdefault("spec", {})
+    template = spec.get("template")
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        _default_pod_spec(template["spec"])
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
@@ -398,7 +473,28 @@ def roll_out(obj: Obj, now: str) -> None:
     obj["status"] = status
 
 
-def _shape_errors(res: Resource, obj: Obj) -> list[FieldError]:
+_POD_SHAPES = (
+    ("spec.containers", "array of objects"),
+    ("spec.initContainers", "array of objects"),
+    ("spec.volumes", "array of objects"),
+)
+_SHAPES: dict[str, tuple[tuple[str, str], ...]] = {
+    "pods": _POD_SHAPES,
+    "services": (("spec.ports", "array of objects"), ("spec.selector", "object")),
+    "deployments": (
+        ("spec.selector", "object"),
+        ("spec.template", "object"),
+        ("spec.template.metadata", "object"),
+        ("spec.template.spec", "object"),
+        ("spec.template.spec.containers", "array of objects"),
+    ),
+    "namespaces": (("spec.finalizers", "array"),),
+    "serviceaccounts": (("secrets", "array of objects"), ("imagePullSecrets", "array of objects")),
+    "customresourcedefinitions": (("spec.names", "object"), ("spec.versions", "array of objects")),
+}
+
+
+def shape_errors(res: Resource, obj: Obj) -> list[FieldError]:
     """Wrong JSON types in the fields the other checks read (the Go decoder rejects them)."""
     maps = {"configmaps": ("data", "binaryData"), "secrets": ("data", "stringData")}.get(
         res.plural, ()
@@ -411,13 +507,47 @@ def _shape_errors(res: Resource, obj: Obj) -> list[FieldError]:
     for key in ("spec", "status"):
         if key in obj and obj[key] is not None and not isinstance(obj[key], dict):
             errors.append(type_invalid(key, obj[key], f"{key} in body must be of type object"))
+    for path, kind in _SHAPES.get(res.plural, ()):
+        value: Any = obj
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        ok = isinstance(value, dict) if kind == "object" else isinstance(value, list)
+        if kind == "array of objects":
+            ok = ok and all(isinstance(v, dict) for v in value)
+        if not ok:
+            errors.append(
+                type_invalid(path, value, f"{path} in body must be of type {kind.split()[0]}")
+            )
+    meta = obj.get("metadata") or {}
+    for key in ("labels", "annotations"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            errors.append(
+                type_invalid(
+                    f"metadata.{key}", meta[key], f"metadata.{key} in body must be of type object"
+                )
+            )
     return errors
 
 
+def drop_nulls(obj: Obj) -> None:
+    """Top-level and metadata nulls mean "absent" to the Go decoder; make them so."""
+    for key in [k for k, v in obj.items() if v is None]:
+        del obj[key]
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for key in [k for k, v in meta.items() if v is None]:
+            del meta[key]
+
+
 def validate(res: Resource, obj: Obj) -> list[FieldError]:
-    errors = _shape_errors(res, obj)
-    if errors:
-        return errors
+    errors: list[FieldError] = []
+    if res.plural in ("configmaps", "secrets"):
+        for field in ("data", "binaryData"):
+            for key in obj.get(field) or {}:
+                if not _CONFIG_KEY.match(str(key)) or len(str(key)) > 253:
+                    errors.append(invalid(f"{field}[{key}]", key, _CONFIG_KEY_MSG))
     if res.plural == "secrets":
         for key, value in (obj.get("data") or {}).items():
             if not isinstance(value, str):
@@ -493,8 +623,54 @@ def validate_crd(obj: Obj) -> list[FieldError]:
             )
         )
     for i, v in enumerate(versions):
-        if not ((v.get("schema") or {}).get("openAPIV3Schema")):
-            errors.append(
-                required(f"spec.versions[{i}].schema.openAPIV3Schema", "schemas are required")
-            )
+        schema = (v.get("schema") or {}).get("openAPIV3Schema") if isinstance(v, dict) else None
+        path = f"spec.versions[{i}].schema.openAPIV3Schema"
+        if not schema:
+            errors.append(required(path, "schemas are required"))
+        elif isinstance(schema, dict):
+            errors += structural_errors(schema, path)
     return errors
+
+
+_SCHEMA_TYPES = ["array", "boolean", "integer", "number", "object", "string"]
+
+
+def structural_errors(schema: Obj, path: str) -> list[FieldError]:
+    """The parts of apiextensions' structural-schema rules a typo is likely to break.
+
+    Every node under ``properties``/``items``/``additionalProperties`` needs a known ``type``
+    (unless it is int-or-string or preserves unknown fields), and the root is an object.
+    """
+    errors: list[FieldError] = []
+    root_type = schema.get("type")
+    if root_type is None and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        errors.append(required(f"{path}.type", "must not be empty at the root"))
+    elif root_type is not None and root_type != "object":
+        errors.append(invalid(f"{path}.type", root_type, "must be object at the root"))
+    _structural(schema, path, errors, root=True)
+    return errors
+
+
+def _structural(node: Obj, path: str, errors: list[FieldError], *, root: bool = False) -> None:
+    kind = node.get("type")
+    if not root:
+        if kind is None:
+            if not node.get("x-kubernetes-int-or-string") and not node.get(
+                "x-kubernetes-preserve-unknown-fields"
+            ):
+                errors.append(
+                    required(f"{path}.type", "must not be empty for specified object fields")
+                )
+        elif kind not in _SCHEMA_TYPES:
+            errors.append(not_supported(f"{path}.type", kind, _SCHEMA_TYPES))
+    props = node.get("properties")
+    if isinstance(props, dict):
+        for key, sub in props.items():
+            if root and key == "metadata":
+                continue
+            if isinstance(sub, dict):
+                _structural(sub, f"{path}.properties[{key}]", errors)
+    for key in ("items", "additionalProperties"):
+        sub = node.get(key)
+        if isinstance(sub, dict):
+            _structural(sub, f"{path}.{key}", errors)

@@ -80,6 +80,18 @@ def _entries(res: Resource) -> list[Obj]:
                 "verbs": ["get", "patch", "update"],
             }
         )
+    if res.scale:
+        out.append(
+            {
+                "name": f"{res.plural}/scale",
+                "singularName": "",
+                "namespaced": res.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }
+        )
     if res.plural == "pods" and not res.group:
         out.append(
             {
@@ -140,6 +152,14 @@ def _aggregated_resource(res: Resource, version: str) -> Obj:
             {
                 "subresource": "status",
                 "responseKind": {"group": res.group, "version": version, "kind": res.kind},
+                "verbs": ["get", "patch", "update"],
+            }
+        )
+    if res.scale:
+        subresources.append(
+            {
+                "subresource": "scale",
+                "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
                 "verbs": ["get", "patch", "update"],
             }
         )

@@ -291,16 +291,29 @@ def document(registry: Registry, group: str, version: str) -> Obj | None:
             else f"{base}/{res.plural}"
         )
         item = f"{coll}/{{name}}"
-        paths[coll] = {
+        collection = {
             "get": {**_operation(res, version, "list"), "x-kubernetes-action": "list"},
             "post": _operation(res, version, "post", ("*/*",)),
         }
-        paths[item] = {
+        single = {
             "get": _operation(res, version, "get"),
             "put": _operation(res, version, "put", ("*/*",)),
             "patch": _operation(res, version, "patch", _PATCH_TYPES),
             "delete": _operation(res, version, "delete"),
         }
+        verbs = {"post": "create", "put": "update", "patch": "patch", "delete": "delete"}
+        if "list" not in res.verbs:
+            del collection["get"]
+        if "get" not in res.verbs:
+            del single["get"]
+        for method, verb in verbs.items():
+            if verb not in res.verbs:
+                collection.pop(method, None)
+                single.pop(method, None)
+        if collection:
+            paths[coll] = collection
+        if single:
+            paths[item] = single
         if res.status_subresource:
             paths[f"{item}/status"] = {
                 "get": _operation(res, version, "get"),

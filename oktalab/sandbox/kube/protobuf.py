@@ -114,6 +114,10 @@ KINDS: dict[str, Spec] = {
         ),
     },
     "SelfSubjectReview": {1: ("metadata", OBJECT_META)},
+    "SelfSubjectRulesReview": {
+        1: ("metadata", OBJECT_META),
+        2: ("spec", {1: ("namespace", "string")}),
+    },
     "Service": {
         1: ("metadata", OBJECT_META),
         2: (
@@ -151,6 +155,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
+        value: Any
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 2:

@@ -33,6 +33,8 @@ class Resource:
     short_names: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
     status_subresource: bool = False
+    # scale subresource: (specReplicasPath, statusReplicasPath, labelSelectorPath) as dotted paths
+    scale: tuple[str, str, str] | None = None
     builtin: bool = True
     # per version: the openAPIV3Schema of a CRD (None for built-ins)
     schemas: dict[str, Obj | None] = field(default_factory=dict)
@@ -41,6 +43,11 @@ class Resource:
     selectable_fields: dict[str, list[str]] = field(default_factory=dict)
     crd_name: str = ""
     verbs: list[str] = field(default_factory=lambda: list(ALL_VERBS))
+
+    @property
+    def computed(self) -> bool:
+        """Read-only, derived on every read (Endpoints): see :mod:`.endpoints`."""
+        return self.verbs == ["get", "list", "watch"]
 
     @property
     def virtual(self) -> bool:
@@ -83,6 +90,22 @@ BUILTINS: list[Resource] = [
         "pods", "pod", "Pod", True, short_names=["po"], categories=["all"], status_subresource=True
     ),
     _builtin("events", "event", "Event", True, short_names=["ev"]),
+    _builtin(
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        True,
+        short_names=["ep"],
+        verbs=["get", "list", "watch"],
+    ),
+    _builtin(
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        True,
+        group="discovery.k8s.io",
+        verbs=["get", "list", "watch"],
+    ),
     _builtin("serviceaccounts", "serviceaccount", "ServiceAccount", True, short_names=["sa"]),
     _builtin(
         "deployments",
@@ -93,11 +116,20 @@ BUILTINS: list[Resource] = [
         short_names=["deploy"],
         categories=["all"],
         status_subresource=True,
+        scale=("spec.replicas", "status.replicas", "status.selector"),
     ),
     _builtin(
         "selfsubjectaccessreviews",
         "selfsubjectaccessreview",
         "SelfSubjectAccessReview",
+        False,
+        group="authorization.k8s.io",
+        verbs=["create"],
+    ),
+    _builtin(
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
         False,
         group="authorization.k8s.io",
         verbs=["create"],
@@ -138,6 +170,7 @@ def resource_from_crd(crd: Obj) -> Resource | None:
     columns: dict[str, list[Obj]] = {}
     selectable: dict[str, list[str]] = {}
     status = False
+    scale: tuple[str, str, str] | None = None
     for v in served:
         schemas[v["name"]] = ((v.get("schema") or {}).get("openAPIV3Schema")) or {
             "type": "object",
@@ -149,8 +182,16 @@ def resource_from_crd(crd: Obj) -> Resource | None:
             for f in v.get("selectableFields") or []
             if f.get("jsonPath")
         ]
-        if "status" in (v.get("subresources") or {}):
+        subresources = v.get("subresources") or {}
+        if "status" in subresources:
             status = True
+        if isinstance(subresources.get("scale"), dict):
+            sc = subresources["scale"]
+            scale = (
+                str(sc.get("specReplicasPath", ".spec.replicas")).lstrip("."),
+                str(sc.get("statusReplicasPath", ".status.replicas")).lstrip("."),
+                str(sc.get("labelSelectorPath") or "").lstrip("."),
+            )
     return Resource(
         group=group,
         plural=plural,
@@ -162,6 +203,7 @@ def resource_from_crd(crd: Obj) -> Resource | None:
         short_names=list(names.get("shortNames") or []),
         categories=list(names.get("categories") or []),
         status_subresource=status,
+        scale=scale,
         builtin=False,
         schemas=schemas,
         printer_columns=columns,

@@ -33,6 +33,18 @@ def _split_terms(text: str) -> list[str]:
     return [t for t in terms if t.strip()]
 
 
+def _in_set(key: str, values: set[str], *, negate: bool) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: (labels.get(key) in values) != negate
+
+
+def _equals(key: str, value: str, *, negate: bool) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: (labels.get(key) == value) != negate
+
+
+def _exists(key: str, *, negate: bool) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: (key in labels) != negate
+
+
 def label_selector(text: str | None) -> Predicate:
     """Compile ``a=b,c!=d,e in (f,g),h notin (i),j,!k``."""
     if not text or not text.strip():
@@ -40,24 +52,14 @@ def label_selector(text: str | None) -> Predicate:
     checks: list[Callable[[dict[str, str]], bool]] = []
     for term in _split_terms(text):
         if m := _SET_RE.match(term):
-            key, op = m.group(2), m.group(3)
             values = {v.strip() for v in m.group(4).split(",") if v.strip()}
-            if op == "in":
-                checks.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
-            else:
-                checks.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
+            checks.append(_in_set(m.group(2), values, negate=m.group(3) == "notin"))
         elif m := _CMP_RE.match(term):
             key, op, value = m.groups()
-            if op == "!=":
-                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+            checks.append(_equals(key, value, negate=op == "!="))
         elif m := _EXISTS_RE.match(term):
             neg, key = m.groups()
-            if neg:
-                checks.append(lambda labels, k=key: k not in labels)
-            else:
-                checks.append(lambda labels, k=key: k in labels)
+            checks.append(_exists(key, negate=bool(neg)))
         else:
             raise bad_request(f"unable to parse requirement: {term.strip()!r}")
 
@@ -81,6 +83,10 @@ def _field_value(obj: Obj, path: str) -> str:
     return str(cur)
 
 
+def _field_equals(path: str, value: str, *, negate: bool) -> Predicate:
+    return lambda obj: (_field_value(obj, path) == value) != negate
+
+
 def field_selector(text: str | None, supported: set[str] | None = None) -> Predicate:
     """Compile ``metadata.name=x,involvedObject.kind!=y`` (only =, ==, !=, like the apiserver)."""
     if not text or not text.strip():
@@ -93,10 +99,7 @@ def field_selector(text: str | None, supported: set[str] | None = None) -> Predi
         path, op, value = m.groups()
         if supported is not None and path not in supported:
             raise bad_request(f"field label not supported: {path}")
-        if op == "!=":
-            checks.append(lambda obj, p=path, v=value: _field_value(obj, p) != v)
-        else:
-            checks.append(lambda obj, p=path, v=value: _field_value(obj, p) == v)
+        checks.append(_field_equals(path, value, negate=op == "!="))
     return lambda obj: all(check(obj) for check in checks)
 
 

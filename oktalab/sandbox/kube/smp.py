@@ -26,7 +26,7 @@ class ListMeta:
     keys: tuple[str, ...] = ()  # server-side apply map keys when they differ from ``key``
 
 
-_ENV = {"valueFrom": {}}
+_ENV: dict[str, Any] = {"valueFrom": {}}
 _CONTAINER: dict[str, Any] = {
     "env": ListMeta("name", item=_ENV),
     "ports": ListMeta("containerPort", keys=("containerPort", "protocol")),

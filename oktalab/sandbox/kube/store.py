@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -157,7 +157,7 @@ class ObjectStore:
             r["type"], r["grp"], r["plural"], r["ns"], r["name"], json.loads(r["body"]), r["rv"]
         )
 
-    def dependents(self, uid: str) -> list[tuple[str, str, str, str, Obj]]:
+    def dependents(self, uid: str) -> Sequence[tuple[str, str, str, str, Obj]]:
         """``(group, plural, namespace, name, object)`` of objects with an ownerReference to ``uid``."""
         rows = self.db.query(
             "SELECT grp, plural, ns, name, body FROM kube_objects WHERE body LIKE ?",

@@ -235,6 +235,25 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         ),
         (_col("Message", description="Message"), lambda o: o.get("message", "")),
     ],
+    "endpoints": [
+        (_col("Endpoints", description="Endpoints"), lambda o: _endpoints(o)),
+        (_col("Age", description="CreationTimestamp"), age),
+    ],
+    "endpointslices": [
+        (_col("AddressType", description="Type of address"), lambda o: o.get("addressType", "")),
+        (
+            _col("Ports", description="Ports"),
+            lambda o: ",".join(str(p.get("port")) for p in o.get("ports") or []) or "<unset>",
+        ),
+        (
+            _col("Endpoints", description="Endpoints"),
+            lambda o: (
+                ",".join(a for e in o.get("endpoints") or [] for a in e.get("addresses") or [])
+                or "<unset>"
+            ),
+        ),
+        (_col("Age", description="CreationTimestamp"), age),
+    ],
     "nodes": [
         (_col("Status", description="The status of the node"), lambda o: _node_status(o)),
         (_col("Roles", description="The roles of the node"), lambda o: _node_roles(o)),
@@ -324,6 +343,20 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         ),
     ],
 }
+
+
+def _endpoints(obj: Obj) -> str:
+    """``10.244.0.5:8080,10.244.0.6:8080``, as kubectl's printer shows (at most three)."""
+    pairs = [
+        f"{a.get('ip')}:{p.get('port')}"
+        for subset in obj.get("subsets") or []
+        for a in subset.get("addresses") or []
+        for p in subset.get("ports") or [{"port": ""}]
+    ]
+    if not pairs:
+        return "<none>"
+    text = ",".join(pairs[:3])
+    return text + (f" + {len(pairs) - 3} more..." if len(pairs) > 3 else "")
 
 
 def _node_status(obj: Obj) -> str:
@@ -447,6 +480,10 @@ def _printer_cell(obj: Obj, column: Obj) -> Any:
     return str(value)
 
 
+def _cell_of(column: Obj) -> Callable[[Obj], Any]:
+    return lambda obj: _printer_cell(obj, column)
+
+
 def columns_for(res: Resource, version: str) -> list[Column]:
     if res.builtin:
         return BUILTIN_COLUMNS.get(
@@ -464,7 +501,7 @@ def columns_for(res: Resource, version: str) -> list[Column]:
         )
         if c.get("type") == "date":
             definition["type"] = "date"
-        cols.append((definition, lambda o, c=c: _printer_cell(o, c)))
+        cols.append((definition, _cell_of(c)))
     if not any(c.get("name", "").lower() == "age" for c in printer):
         cols.append((_col("Age", "date", "CreationTimestamp"), age))
     return cols

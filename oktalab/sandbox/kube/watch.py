@@ -114,10 +114,14 @@ async def stream(
     loop_thread = threading.get_ident()
 
     def listener(event: WatchEvent) -> None:
+        # Never raise into the writer (a controller's store.create would fail with us).
         if threading.get_ident() == loop_thread:
             wake.set()
-        else:
+            return
+        try:
             loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # the stream's loop is gone; its finally will unregister us
+            pass
 
     store.add_listener(listener)
     try:
