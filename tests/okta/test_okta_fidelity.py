@@ -432,8 +432,9 @@ def test_key_rotation_keeps_previous_key_published(sandbox: Sandbox, api: httpx.
         token_url, data={"grant_type": "client_credentials", "scope": "r:read"}, auth=auth
     ).json()
     old_kid = jwt.get_unverified_header(old["access_token"])["kid"]
-    r = api.post(f"{base}/credentials/lifecycle/keyRotate", json={"use": "sig"})
-    assert r.status_code == 200 and r.json()["kid"] != old_kid
+    rotated = api.post(f"{base}/credentials/lifecycle/keyRotate", json={"use": "sig"})
+    assert rotated.status_code == 200 and rotated.json()[0]["kid"] != old_kid
+    r = httpx.Response(200, json=rotated.json()[0])
     keys = httpx.get(f"{sandbox.url}/oauth2/{server['id']}/v1/keys").json()["keys"]
     assert [k["kid"] for k in keys] == [r.json()["kid"], old_kid]
     assert [k["status"] for k in api.get(f"{base}/credentials/keys").json()] == [
@@ -449,3 +450,119 @@ def test_key_rotation_keeps_previous_key_published(sandbox: Sandbox, api: httpx.
         httpx.post(intro, data={"token": old["access_token"]}, auth=auth).json()["active"] is True
     )
     assert api.get(base).json()["credentials"]["signing"]["kid"] == r.json()["kid"]
+
+
+def test_refresh_token_absolute_lifetime_from_rule(
+    sandbox: Sandbox, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = api.post(
+        "/api/v1/authorizationServers",
+        json={"name": "Short refresh", "description": "rt", "audiences": ["api://short"]},
+    ).json()
+    base = f"/api/v1/authorizationServers/{server['id']}"
+    pol = api.post(
+        f"{base}/policies",
+        json={
+            "name": "all",
+            "description": "all",
+            "conditions": {"clients": {"include": ["ALL_CLIENTS"]}},
+        },
+    ).json()
+    api.post(
+        f"{base}/policies/{pol['id']}/rules",
+        json={
+            "name": "code",
+            "conditions": {
+                "people": {"groups": {"include": ["EVERYONE"]}},
+                "grantTypes": {"include": ["authorization_code"]},
+                "scopes": {"include": ["*"]},
+            },
+            "actions": {
+                "token": {
+                    "accessTokenLifetimeMinutes": 5,
+                    "refreshTokenLifetimeMinutes": 60,
+                    "refreshTokenWindowMinutes": 30,
+                }
+            },
+        },
+    )
+    spa = create_spa(api, "Short refresh SPA", leeway=0)
+    import base64
+    import hashlib
+
+    verifier = "v" * 50
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    )
+    params = {
+        "client_id": spa["id"],
+        "response_type": "code",
+        "scope": "openid offline_access",
+        "redirect_uri": REDIRECT,
+        "state": "s",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "sessionToken": session_token(sandbox),
+    }
+    loc = httpx.get(
+        f"{sandbox.url}/oauth2/{server['id']}/v1/authorize?{urlencode(params)}"
+    ).headers["location"]
+    code = parse_qs(urlsplit(loc).query)["code"][0]
+    token_url = f"{sandbox.url}/oauth2/{server['id']}/v1/token"
+    tok = httpx.post(
+        token_url,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": spa["id"],
+            "code_verifier": verifier,
+        },
+    ).json()
+    assert tok["expires_in"] == 300
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 25 * 60)  # inside the 30-minute idle window
+    r = httpx.post(
+        token_url,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tok["refresh_token"],
+            "client_id": spa["id"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    monkeypatch.setattr(time, "time", lambda: real() + 50 * 60)  # idle window renewed by rotation
+    r = httpx.post(
+        token_url,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": r.json()["refresh_token"],
+            "client_id": spa["id"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    monkeypatch.setattr(time, "time", lambda: real() + 61 * 60)  # past the 60-minute lifetime
+    r = httpx.post(
+        token_url,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": r.json()["refresh_token"],
+            "client_id": spa["id"],
+        },
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_eventual_consistency_fault(api: httpx.Client) -> None:
+    config = {"rules": [{"path": "^/api/v1/groups$", "method": "GET", "hide_recent_ms": 400}]}
+    assert api.post("/__sandbox/faults", json=config).json()["rules"][0]["hide_recent_ms"] == 400
+    try:
+        group = api.post("/api/v1/groups", json={"profile": {"name": "LaggyGroup"}}).json()
+        assert api.get("/api/v1/groups", params={"q": "LaggyGroup"}).json() == []
+        assert api.get(f"/api/v1/groups/{group['id']}").status_code == 200  # direct reads are fresh
+        time.sleep(0.45)
+        assert [g["id"] for g in api.get("/api/v1/groups", params={"q": "LaggyGroup"}).json()] == [
+            group["id"]
+        ]
+    finally:
+        api.delete("/__sandbox/faults")

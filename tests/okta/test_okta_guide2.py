@@ -91,6 +91,13 @@ def test_profile_enrollment_policy_api(api: httpx.Client) -> None:
         api.put(f"/api/v1/policies/{policy['id']}/rules/{rule['id']}", json=rule).status_code == 400
     )
     action["targetGroupIds"] = [g1["id"]]
+    action["profileAttributes"].append(
+        {"name": "shoeSize", "label": "Shoe size", "required": False}
+    )
+    assert (
+        api.put(f"/api/v1/policies/{policy['id']}/rules/{rule['id']}", json=rule).status_code == 400
+    )
+    action["profileAttributes"].pop()
     action["unknownUserAction"] = "REGISTER"
     r = api.put(f"/api/v1/policies/{policy['id']}/rules/{rule['id']}", json=rule)
     assert r.status_code == 200
@@ -241,3 +248,67 @@ def test_internal_id_token_groups_claim_on_org_server(sandbox: Sandbox, api: htt
     assert "groups" not in id_token("/oauth2/default", "openid profile")
     api.post(url, json={"name": "", "value": "", "valueType": "", "issuerMode": ""})
     assert "groups" not in id_token("/oauth2", "openid groups")
+
+
+def test_custom_profile_attribute_via_user_schema(sandbox: Sandbox, api: httpx.Client) -> None:
+    schema = api.get("/api/v1/meta/schemas/user/default").json()
+    assert "organization" in schema["definitions"]["base"]["properties"]
+    r = api.post(
+        "/api/v1/meta/schemas/user/default",
+        json={
+            "definitions": {
+                "custom": {
+                    "id": "#custom",
+                    "type": "object",
+                    "properties": {
+                        "petName": {"title": "Pet name", "type": "string"},
+                        "petCount": {"title": "Pet count", "type": "integer"},
+                    },
+                }
+            }
+        },
+    )
+    assert r.status_code == 200
+    assert set(r.json()["definitions"]["custom"]["properties"]) >= {"petName", "petCount"}
+    clash = api.post(
+        "/api/v1/meta/schemas/user/default",
+        json={
+            "definitions": {"custom": {"properties": {"email": {"title": "x", "type": "string"}}}}
+        },
+    )
+    assert clash.status_code == 400
+    profile = {
+        "firstName": "Pet",
+        "lastName": "Owner",
+        "email": "pets@example.com",
+        "login": "pets@example.com",
+    }
+    ok = api.post("/api/v1/users", json={"profile": {**profile, "petName": "Rex", "petCount": 2}})
+    assert ok.status_code == 200 and ok.json()["profile"]["petCount"] == 2
+    bad = api.post(
+        "/api/v1/users",
+        json={
+            "profile": {
+                **profile,
+                "email": "p2@example.com",
+                "login": "p2@example.com",
+                "petCount": "two",
+            }
+        },
+    )
+    assert bad.status_code == 400 and bad.json()["errorCode"] == "E0000001"
+    policy = api.post(
+        "/api/v1/policies", json={"type": "PROFILE_ENROLLMENT", "name": "Pet SSR"}
+    ).json()
+    rule = api.get(f"/api/v1/policies/{policy['id']}/rules").json()[0]
+    rule["actions"]["profileEnrollment"]["profileAttributes"].append(
+        {"name": "petName", "label": "Pet name", "required": False}
+    )
+    assert (
+        api.put(f"/api/v1/policies/{policy['id']}/rules/{rule['id']}", json=rule).status_code == 200
+    )
+    r = api.post(
+        "/api/v1/meta/schemas/user/default",
+        json={"definitions": {"custom": {"properties": {"petCount": None}}}},
+    )
+    assert "petCount" not in r.json()["definitions"]["custom"]["properties"]

@@ -210,6 +210,21 @@ def test_users_lifecycle_and_search(api: httpx.Client) -> None:
         },
     )
     assert "password" in assert_error(weak, 400, "E0000001")["errorSummary"]
+    custom = api.post(
+        "/api/v1/users",
+        json={
+            "profile": {
+                **profile,
+                "email": "d@example.com",
+                "login": "d@example.com",
+                "shoeSize": 9,
+            }
+        },
+    )
+    body = assert_error(custom, 400, "E0000001")
+    assert body["errorCauses"] == [
+        {"errorSummary": "Property name 'shoeSize' is not defined in profile"}
+    ]
 
     assert api.get("/api/v1/users/bob@example.com").json()["id"] == with_pw["id"]
     assert [u["id"] for u in api.get("/api/v1/users", params={"q": "Bob"}).json()] == [

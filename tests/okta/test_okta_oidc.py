@@ -368,6 +368,19 @@ def test_custom_claims_in_tokens(sandbox: Sandbox, spa: dict) -> None:
             },
         )
         assert id_claim.status_code == 201
+        userinfo_claim = api.post(
+            "/api/v1/authorizationServers/default/claims",
+            json={
+                "name": "nick",
+                "status": "ACTIVE",
+                "claimType": "IDENTITY",
+                "valueType": "EXPRESSION",
+                "value": "user.firstName",
+                "alwaysIncludeInToken": False,
+                "conditions": {"scopes": []},
+            },
+        )
+        assert userinfo_claim.status_code == 201
     try:
         code = _code(sandbox, _authorize_url(sandbox, spa["id"], verifier="c" * 50))["code"]
         tok = _exchange(sandbox, client_id=spa["id"], code=code, code_verifier="c" * 50).json()
@@ -382,10 +395,15 @@ def test_custom_claims_in_tokens(sandbox: Sandbox, spa: dict) -> None:
             tok["id_token"],
             JsonWebKey.import_key_set(httpx.get(f"{sandbox.url}/oauth2/default/v1/keys").json()),
         )
-        assert idt["tier"] == "gold" and "organization" not in idt
+        assert idt["tier"] == "gold" and "organization" not in idt and "nick" not in idt
+        info = httpx.get(
+            f"{sandbox.url}/oauth2/default/v1/userinfo",
+            headers={"Authorization": f"Bearer {tok['access_token']}"},
+        ).json()
+        assert info["nick"] == "Test" and info["tier"] == "gold"
     finally:
         with sandbox.client() as api:
-            for c in (org_claim, email_claim, groups_claim, id_claim):
+            for c in (org_claim, email_claim, groups_claim, id_claim, userinfo_claim):
                 api.delete(f"/api/v1/authorizationServers/default/claims/{c.json()['id']}")
 
 
@@ -434,3 +452,28 @@ def test_implicit_flow_returns_tokens_in_fragment(sandbox: Sandbox) -> None:
         JsonWebKey.import_key_set(httpx.get(f"{sandbox.url}/oauth2/default/v1/keys").json()),
     )
     assert claims["nonce"] == "nn" and claims["email"] == sandbox.username and "at_hash" in claims
+
+
+def test_refresh_token_and_session_token_expire(
+    sandbox: Sandbox, spa: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _authorize_url(sandbox, spa["id"], verifier="e" * 50, scope="openid offline_access")
+    code = _code(sandbox, url)["code"]
+    tok = _exchange(sandbox, client_id=spa["id"], code=code, code_verifier="e" * 50).json()
+    stale_session_token = session_token(sandbox)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 8 * 24 * 3600)  # past the 7-day window
+    r = httpx.post(
+        f"{sandbox.url}/oauth2/default/v1/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tok["refresh_token"],
+            "client_id": spa["id"],
+        },
+    )
+    assert r.status_code == 400 and r.json() == {
+        "error": "invalid_grant",
+        "error_description": "The refresh token is invalid or expired.",
+    }
+    r = httpx.get(_authorize_url(sandbox, spa["id"]) + "&sessionToken=" + stale_session_token)
+    assert "/login/login.htm" in r.headers["location"]

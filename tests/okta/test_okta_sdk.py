@@ -123,6 +123,22 @@ def test_sdk_apps_groups_users(client: Any, sandbox: Sandbox) -> None:
         )
         assert user.status.value == "ACTIVE" and user.profile.login == "sdk.user@example.com"
         assert ok(await client.get_user(user.id)).profile.first_name == "Sdk"
+        updated = ok(
+            await client.update_user(
+                user.id,
+                models.UpdateUserRequest.from_dict({"profile": {"organization": "sdk-org"}}),
+            )
+        )
+        assert updated.profile.organization == "sdk-org" and updated.profile.first_name == "Sdk"
+        renamed = ok(
+            await client.replace_group(
+                group.id,
+                models.AddGroupRequest.from_dict(
+                    {"profile": {"name": "SDKGroup", "description": "renamed"}}
+                ),
+            )
+        )
+        assert renamed.profile.actual_instance.description == "renamed"
         assert user.id in [u.id for u in ok(await client.list_users())]
 
         assert (await client.assign_user_to_group(group.id, user.id))[-1] is None
@@ -170,6 +186,14 @@ def test_sdk_claims_and_policies(client: Any) -> None:
         assert claim.name == "petgroups" and claim.group_filter_type.value == "STARTS_WITH"
         assert claim.id in [c.id for c in ok(await client.list_o_auth2_claims("default"))]
         assert ok(await client.get_o_auth2_claim("default", claim.id)).value == "Petstore"
+        body = claim.to_dict()
+        body["value"] = "Pet"
+        replaced = ok(
+            await client.replace_o_auth2_claim(
+                "default", claim.id, models.OAuth2Claim.from_dict(body)
+            )
+        )
+        assert replaced.value == "Pet"
         assert (await client.delete_o_auth2_claim("default", claim.id))[-1] is None
 
         policy = ok(
@@ -182,6 +206,15 @@ def test_sdk_claims_and_policies(client: Any) -> None:
         assert isinstance(policy, models.ProfileEnrollmentPolicy) and policy.name == "SDK SSR"
         listed = ok(await client.list_policies(type="PROFILE_ENROLLMENT"))
         assert {p.name for p in listed} >= {"Default Policy", "SDK SSR"}
+        renamed = ok(
+            await client.replace_policy(
+                policy.id,
+                models.Policy.from_dict(
+                    {"type": "PROFILE_ENROLLMENT", "name": "SDK SSR 2", "status": "ACTIVE"}
+                ),
+            )
+        )
+        assert renamed.name == "SDK SSR 2"
         rules = ok(await client.list_policy_rules(policy.id))
         assert len(rules) == 1 and rules[0].system is True
         body = rules[0].to_dict()
@@ -198,5 +231,64 @@ def test_sdk_claims_and_policies(client: Any) -> None:
         assert action.unknown_user_action == "REGISTER"
         assert action.activation_requirements.email_verification is False
         assert (await client.delete_policy(policy.id))[-1] is None
+
+    run(scenario())
+
+
+def test_sdk_oauth_private_key_mode(sandbox: Sandbox) -> None:
+    """The SDK's own OAuth-for-Okta path: private_key_jwt at /oauth2/v1/token, then Bearer."""
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    public.update({"kid": "sdk-key", "use": "sig", "alg": "RS256"})
+    with sandbox.client() as api:
+        svc = api.post(
+            "/api/v1/apps",
+            json={
+                "name": "oidc_client",
+                "label": "SDK service",
+                "signOnMode": "OPENID_CONNECT",
+                "credentials": {"oauthClient": {"token_endpoint_auth_method": "private_key_jwt"}},
+                "settings": {
+                    "oauthClient": {
+                        "application_type": "service",
+                        "grant_types": ["client_credentials"],
+                        "response_types": ["token"],
+                        "jwks": {"keys": [public]},
+                    }
+                },
+            },
+        ).json()
+        for scope in ("okta.users.read", "okta.groups.read"):
+            api.post(
+                f"/api/v1/apps/{svc['id']}/grants", json={"issuer": sandbox.url, "scopeId": scope}
+            )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
+        oauth_client = okta_client.Client(
+            {
+                "orgUrl": sandbox.url,
+                "authorizationMode": "PrivateKey",
+                "clientId": svc["id"],
+                "scopes": ["okta.users.read", "okta.groups.read"],
+                "privateKey": pem,
+                "kid": "sdk-key",
+            }
+        )
+
+    async def scenario() -> None:
+        users = ok(await oauth_client.list_users())
+        assert sandbox.username in [u.profile.login for u in users]
+        assert ok(await oauth_client.list_groups(q="Everyone"))[0].type.value == "BUILT_IN"
+        err = (await oauth_client.list_applications())[-1]
+        assert err is not None and "E0000006" in str(err)
 
     run(scenario())

@@ -86,3 +86,28 @@ def test_password_grant_for_native_apps(sandbox: Sandbox, api: httpx.Client) -> 
     assert {"access_token", "id_token", "refresh_token"} <= set(r.json())
     r = httpx.post(token_url, data={**data, "password": "wrong"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_lockout_after_ten_failures_and_admin_unlock(sandbox: Sandbox, api: httpx.Client) -> None:
+    login = "locked.out@example.com"
+    user = api.post(
+        "/api/v1/users",
+        json={
+            "profile": {"firstName": "Lock", "lastName": "Out", "email": login, "login": login},
+            "credentials": {"password": {"value": "Right-Pass-123"}},
+        },
+    ).json()
+    authn = f"{sandbox.url}/api/v1/authn"
+    for _ in range(9):
+        r = httpx.post(authn, json={"username": login, "password": "wrong"})
+        assert r.status_code == 401 and r.json()["errorCode"] == "E0000004"
+    r = httpx.post(authn, json={"username": login, "password": "wrong"})
+    assert r.status_code == 200 and r.json()["status"] == "LOCKED_OUT"
+    r = httpx.post(authn, json={"username": login, "password": "Right-Pass-123"})
+    assert r.json()["status"] == "LOCKED_OUT" and "sessionToken" not in r.json()
+    assert api.get(f"/api/v1/users/{user['id']}").json()["status"] == "LOCKED_OUT"
+    assert api.post(f"/api/v1/users/{user['id']}/lifecycle/unlock").status_code == 200
+    r = httpx.post(authn, json={"username": login, "password": "Right-Pass-123"})
+    assert r.status_code == 200 and r.json()["status"] == "SUCCESS"
+    unknown = httpx.post(authn, json={"username": "nobody@example.com", "password": "x"})
+    assert unknown.status_code == 401 and unknown.json()["errorCode"] == "E0000004"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import json
 import secrets
 from typing import Any
 
@@ -19,7 +20,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import groups
-from .errors import OktaApiError, not_found, validation
+from .errors import (
+    OktaApiError,
+    not_found,
+    validation,
+    want_bool,
+    want_dict,
+    want_int,
+    want_str,
+    want_str_list,
+)
 from .filters import compile_filter
 from .org import OktaOrg, new_id, now_iso
 from .web import json_response, no_content, org_of, paginate, read_json, require_admin
@@ -197,7 +207,8 @@ def _normalize_oidc(body: dict[str, Any], existing: dict[str, Any] | None) -> di
             "applications",
         )
     oauth_in = dict(settings_in["oauthClient"])
-    creds_in = dict(((body.get("credentials") or {}).get("oauthClient")) or {})
+    credentials_in = want_dict(body.get("credentials"), "credentials", {})
+    creds_in = dict(want_dict(credentials_in.get("oauthClient"), "oauthClient", {}))
 
     app_type = oauth_in.get("application_type", "web")
     if app_type not in GRANTS_BY_TYPE:
@@ -241,18 +252,23 @@ def _normalize_oidc(body: dict[str, Any], existing: dict[str, Any] | None) -> di
     redirect_uris = oauth_in.get("redirect_uris", [])
     if not _is_str_list(redirect_uris):
         raise validation("redirect_uris", "redirect_uris: must be an array of URIs")
+    post_logout = want_str_list(
+        oauth_in.get("post_logout_redirect_uris"), "post_logout_redirect_uris", []
+    )
     if {"authorization_code", "implicit"} & set(grant_types) and not redirect_uris:
         raise validation(
             "redirect_uris",
             "redirect_uris: 'redirect_uris' is required for the 'authorization_code' and "
             "'implicit' grant types.",
         )
-    for uri in redirect_uris + list(oauth_in.get("post_logout_redirect_uris") or []):
+    for uri in redirect_uris + post_logout:
         if ":" not in uri or uri.startswith(":") or " " in uri:
             raise validation("redirect_uris", f"redirect_uris: '{uri}' is not a valid URI.")
 
     default_method = "none" if app_type == "browser" else "client_secret_basic"
-    method = creds_in.get("token_endpoint_auth_method", default_method)
+    method = want_str(
+        creds_in.get("token_endpoint_auth_method", default_method), "token_endpoint_auth_method"
+    )
     if method not in AUTH_METHODS:
         raise validation(
             "token_endpoint_auth_method",
@@ -282,7 +298,7 @@ def _normalize_oidc(body: dict[str, Any], existing: dict[str, Any] | None) -> di
         "client_uri": None,
         "logo_uri": None,
         "redirect_uris": redirect_uris,
-        "post_logout_redirect_uris": list(oauth_in.get("post_logout_redirect_uris") or []),
+        "post_logout_redirect_uris": post_logout,
         "response_types": response_types,
         "grant_types": grant_types,
         "application_type": app_type,
@@ -292,21 +308,19 @@ def _normalize_oidc(body: dict[str, Any], existing: dict[str, Any] | None) -> di
         "wildcard_redirect": "DISABLED",
         "dpop_bound_access_tokens": False,
     }
-    oauth.update({k: v for k, v in oauth_in.items() if k not in ("refresh_token",)})
+    oauth.update(_optional_oauth_settings(oauth_in))
     if "refresh_token" in grant_types:
-        rt = dict(oauth_in.get("refresh_token") or {})
+        rt = dict(want_dict(oauth_in.get("refresh_token"), "refresh_token", {}))
         rotation = rt.get("rotation_type", "ROTATE" if app_type == "browser" else "STATIC")
         if rotation not in ("ROTATE", "STATIC"):
             raise validation("rotation_type", "rotation_type: must be ROTATE or STATIC")
-        leeway = rt.get("leeway", 30)
-        if not isinstance(leeway, int) or not 0 <= leeway <= 60:
-            raise validation("leeway", "leeway: must be between 0 and 60")
+        leeway = want_int(rt.get("leeway"), "leeway", 30, 0, 60)
         oauth["refresh_token"] = {"rotation_type": rotation, "leeway": leeway}
-    client_id = creds_in.get("client_id") or (
+    client_id = want_str(creds_in.get("client_id"), "client_id", optional=True) or (
         oauth_credentials(existing).get("client_id") if existing else None
     )
     credentials = {
-        "autoKeyRotation": creds_in.get("autoKeyRotation", True),
+        "autoKeyRotation": want_bool(creds_in.get("autoKeyRotation"), "autoKeyRotation", True),
         "client_id": client_id,
         "token_endpoint_auth_method": method,
         "pkce_required": pkce,
@@ -317,6 +331,60 @@ def _normalize_oidc(body: dict[str, Any], existing: dict[str, Any] | None) -> di
         "client_secret": creds_in.get("client_secret"),
         "settings_in": settings_in,
     }
+
+
+_URI_SETTINGS = (
+    "client_uri",
+    "logo_uri",
+    "policy_uri",
+    "tos_uri",
+    "initiate_login_uri",
+    "jwks_uri",
+    "frontchannel_logout_uri",
+    "sector_identifier_uri",
+)
+_ENUM_SETTINGS = {
+    "issuer_mode": ("ORG_URL", "CUSTOM_URL", "DYNAMIC"),
+    "consent_method": ("TRUSTED", "REQUIRED"),
+    "wildcard_redirect": ("DISABLED", "SUBDOMAIN"),
+}
+_BOOL_SETTINGS = (
+    "dpop_bound_access_tokens",
+    "frontchannel_logout_session_required",
+    "participate_slo",
+)
+
+
+def _optional_oauth_settings(oauth_in: dict[str, Any]) -> dict[str, Any]:
+    """The optional ``settings.oauthClient`` members, type-checked (unknown ones are dropped)."""
+    out: dict[str, Any] = {}
+    for key in _URI_SETTINGS:
+        if key in oauth_in:
+            out[key] = want_str(oauth_in[key], key, optional=True)
+    for key, allowed in _ENUM_SETTINGS.items():
+        if key in oauth_in:
+            if oauth_in[key] not in allowed:
+                raise validation(key, f"{key}: must be one of {', '.join(allowed)}")
+            out[key] = oauth_in[key]
+    for key in _BOOL_SETTINGS:
+        if key in oauth_in:
+            out[key] = want_bool(oauth_in[key], key)
+    if "idp_initiated_login" in oauth_in:
+        idp = want_dict(oauth_in["idp_initiated_login"], "idp_initiated_login")
+        mode = idp.get("mode", "DISABLED")
+        if mode not in ("DISABLED", "SPEC", "OKTA"):
+            raise validation("idp_initiated_login", "idp_initiated_login.mode: invalid mode")
+        out["idp_initiated_login"] = {
+            "mode": mode,
+            "default_scope": want_str_list(idp.get("default_scope"), "default_scope", []),
+        }
+    if "jwks" in oauth_in:
+        jwks = want_dict(oauth_in["jwks"], "jwks")
+        keys = jwks.get("keys")
+        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
+            raise validation("jwks", "jwks.keys: must be an array of JSON Web Keys")
+        out["jwks"] = {"keys": keys}
+    return out
 
 
 def _base_fields(body: dict[str, Any]) -> tuple[str, str]:
@@ -334,6 +402,8 @@ def _base_fields(body: dict[str, Any]) -> tuple[str, str]:
                 "or is ill defined",
             ],
         )
+    if not isinstance(mode, str) or mode not in SIGN_ON_MODES:
+        raise OktaApiError("E0000003")
     if mode == "OPENID_CONNECT" and body.get("name", "oidc_client") != "oidc_client":
         raise validation("name", "name: OPENID_CONNECT applications must be named 'oidc_client'")
     if mode != "OPENID_CONNECT" and not isinstance(body.get("name"), str):
@@ -345,12 +415,34 @@ def _accessibility(body: dict[str, Any], existing: dict[str, Any] | None) -> dic
     acc = {"selfService": False, "errorRedirectUrl": None, "loginRedirectUrl": None}
     if existing:
         acc.update(existing.get("accessibility") or {})
-    given = body.get("accessibility")
-    if isinstance(given, dict):
-        acc.update({k: v for k, v in given.items() if k in acc or k == "loginRedirectUrl"})
-    if not isinstance(acc["selfService"], bool):
-        raise validation("selfService", "selfService: must be a boolean")
+    given = want_dict(body.get("accessibility"), "accessibility", {})
+    if "selfService" in given:
+        acc["selfService"] = want_bool(given["selfService"], "selfService")
+    for key in ("errorRedirectUrl", "loginRedirectUrl"):
+        if key in given:
+            acc[key] = want_str(given[key], key, optional=True)
     return acc
+
+
+def _visibility(body: dict[str, Any], name: str) -> dict[str, Any]:
+    vis: dict[str, Any] = {
+        "autoLaunch": False,
+        "autoSubmitToolbar": False,
+        "hide": {"iOS": False, "web": False},
+        "appLinks": {f"{name}_link": True},
+    }
+    given = want_dict(body.get("visibility"), "visibility", {})
+    for key in ("autoLaunch", "autoSubmitToolbar"):
+        if given.get(key) is not None:
+            vis[key] = want_bool(given[key], key)
+    hide = want_dict(given.get("hide"), "hide", {})
+    for key in ("iOS", "web"):
+        if hide.get(key) is not None:
+            vis["hide"][key] = want_bool(hide[key], key)
+    links = want_dict(given.get("appLinks"), "appLinks", {})
+    if links:
+        vis["appLinks"] = {str(k): want_bool(v, "appLinks") for k, v in links.items()}
+    return vis
 
 
 def build_app(
@@ -370,20 +462,12 @@ def build_app(
         "created": existing["created"] if existing else now,
         "lastUpdated": now,
         "accessibility": _accessibility(body, existing),
-        "visibility": {
-            "autoLaunch": False,
-            "autoSubmitToolbar": False,
-            "hide": {"iOS": False, "web": False},
-            "appLinks": {f"{name}_link": True},
-        },
+        "visibility": _visibility(body, name),
         "features": [],
         "signOnMode": mode,
     }
-    vis = body.get("visibility")
-    if isinstance(vis, dict):
-        app["visibility"].update({k: v for k, v in vis.items() if v is not None})
-    if isinstance(body.get("profile"), dict):
-        app["profile"] = body["profile"]
+    if body.get("profile") is not None:
+        app["profile"] = want_dict(body["profile"], "profile")
     new_secret: str | None = None
     if mode == "OPENID_CONNECT":
         parts = _normalize_oidc(body, existing)
@@ -410,8 +494,9 @@ def build_app(
             "oauthClient": creds,
         }
         settings_in = parts["settings_in"]
+        notes = want_dict(settings_in.get("notes"), "notes", {})
         app["settings"] = {
-            "app": settings_in.get("app") or {},
+            "app": want_dict(settings_in.get("app"), "app", {}),
             "notifications": {
                 "vpn": {"network": {"connection": "DISABLED"}, "message": None, "helpUrl": None}
             },
@@ -420,14 +505,15 @@ def build_app(
             "notes": {"admin": None, "enduser": None},
             "oauthClient": parts["oauth"],
         }
-        if isinstance(settings_in.get("notes"), dict):
-            app["settings"]["notes"].update(settings_in["notes"])
+        for key in ("admin", "enduser"):
+            if key in notes:
+                app["settings"]["notes"][key] = want_str(notes[key], key, optional=True)
     else:
-        app["credentials"] = body.get("credentials") or {
+        app["credentials"] = want_dict(body.get("credentials"), "credentials", {}) or {
             "userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"},
             "signing": {},
         }
-        app["settings"] = body.get("settings") or {"app": {}}
+        app["settings"] = want_dict(body.get("settings"), "settings", {}) or {"app": {}}
     return app, new_secret
 
 
@@ -634,11 +720,51 @@ async def put_app_group(request: Request) -> Response:
     body = await read_json(request)
     current = org.links(APP_GROUP, a=app["id"], b=gid)
     data = dict(current[0][2]) if current else {"priority": len(org.links(APP_GROUP, a=app["id"]))}
-    if isinstance(body.get("priority"), int):
-        data["priority"] = body["priority"]
-    if isinstance(body.get("profile"), dict):
-        data["profile"] = body["profile"]
+    if body.get("priority") is not None:
+        data["priority"] = want_int(body["priority"], "priority", lo=0, hi=100000)
+    if body.get("profile") is not None:
+        data["profile"] = want_dict(body["profile"], "profile")
     data.setdefault("profile", {})
+    data["lastUpdated"] = now_iso()
+    org.link(APP_GROUP, app["id"], gid, data)
+    return json_response(render_assignment(org, app["id"], gid, data))
+
+
+async def patch_app_group(request: Request) -> Response:
+    """JSON-Patch-like update of an assignment: ``replace``/``remove`` on /priority, /profile/…"""
+    require_admin(request, "okta.apps.manage")
+    org = org_of(request)
+    app = get_app(org, request.path_params["appId"])
+    gid = request.path_params["groupId"]
+    found = org.links(APP_GROUP, a=app["id"], b=gid)
+    if not found:
+        raise not_found(f"Resource not found: {gid} (ApplicationGroupAssignment)")
+    raw = await request.body()
+    try:
+        ops = json.loads(raw) if raw.strip() else []
+    except ValueError as exc:
+        raise OktaApiError("E0000003") from exc
+    if not isinstance(ops, list) or not all(isinstance(o, dict) for o in ops):
+        raise OktaApiError("E0000003")
+    data = dict(found[0][2])
+    profile = dict(data.get("profile") or {})
+    for op in ops:
+        action, path = op.get("op"), op.get("path")
+        if action not in ("replace", "remove") or not isinstance(path, str):
+            raise validation("op", "op: must be 'replace' or 'remove' with a string 'path'")
+        if path == "/priority":
+            if action == "remove":
+                raise validation("path", "path: /priority cannot be removed")
+            data["priority"] = want_int(op.get("value"), "priority", lo=0, hi=100000)
+        elif path.startswith("/profile/") and len(path) > len("/profile/"):
+            key = path[len("/profile/") :]
+            if action == "remove":
+                profile.pop(key, None)
+            else:
+                profile[key] = op.get("value")
+        else:
+            raise validation("path", f"path: '{path}' cannot be updated")
+    data["profile"] = profile
     data["lastUpdated"] = now_iso()
     org.link(APP_GROUP, app["id"], gid, data)
     return json_response(render_assignment(org, app["id"], gid, data))
@@ -904,6 +1030,9 @@ async def post_id_token_settings(request: Request) -> Response:
     org = org_of(request)
     app = get_app(org, request.path_params["appId"])
     body = await read_json(request, required=True)
+    for key in ("valueType", "groupFilterType", "name", "value", "issuerMode"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise validation(key, f"{key}: must be a string")
     value_type = body.get("valueType") or ""
     if value_type not in ("", "GROUPS", "EXPRESSION"):
         raise validation("valueType", "valueType: must be GROUPS or EXPRESSION")
@@ -1004,6 +1133,7 @@ routes = [
     Route("/api/v1/apps/{appId}/groups", list_app_groups, methods=["GET"]),
     Route("/api/v1/apps/{appId}/groups/{groupId}", put_app_group, methods=["PUT"]),
     Route("/api/v1/apps/{appId}/groups/{groupId}", get_app_group, methods=["GET"]),
+    Route("/api/v1/apps/{appId}/groups/{groupId}", patch_app_group, methods=["PATCH"]),
     Route("/api/v1/apps/{appId}/groups/{groupId}", delete_app_group, methods=["DELETE"]),
     Route("/api/v1/apps/{appId}/users", list_app_users, methods=["GET"]),
     Route("/api/v1/apps/{appId}/users", assign_app_user, methods=["POST"]),

@@ -26,17 +26,43 @@ SESSION_TTL = 2 * 3600
 COOKIE = "sid"
 
 
+LOCKOUT_ATTEMPTS = 10  # Okta's default password policy: lock after 10 failed sign-ins
+FAILURES = "pwfail"
+
+
 def authenticate(org: OktaOrg, username: str, password: str) -> dict[str, Any] | None:
-    """The ACTIVE user with these credentials, else None (timing kept similar for both cases)."""
+    """The ACTIVE user with these credentials, else None."""
+    return check_credentials(org, username, password)[0]
+
+
+def check_credentials(
+    org: OktaOrg, username: str, password: str
+) -> tuple[dict[str, Any] | None, str]:
+    """(user, outcome) with outcome ``ok``, ``invalid`` or ``locked``.
+
+    A wrong password counts towards the lockout threshold; at the tenth the user becomes
+    LOCKED_OUT until an admin unlocks it (``/lifecycle/unlock``), as with Okta's default policy.
+    Unknown users cost a hash check too, so timing does not reveal which logins exist.
+    """
     user = users.find_by_login(org, username) if username else None
     if user is None:
-        users.check_password(org, {"id": "00u-none"}, password)
-        return None
-    if not users.check_password(org, user, password) or user["status"] != "ACTIVE":
-        return None
+        users.burn_password_check(password)
+        return None, "invalid"
+    if user["status"] == "LOCKED_OUT":
+        return None, "locked"
+    if not users.check_password(org, user, password):
+        failures = (org.get(FAILURES, user["id"]) or {}).get("count", 0) + 1
+        org.put(FAILURES, user["id"], {"count": failures})
+        if failures >= LOCKOUT_ATTEMPTS and user["status"] == "ACTIVE":
+            users.set_status(org, user, "LOCKED_OUT")
+            return None, "locked"
+        return None, "invalid"
+    if user["status"] != "ACTIVE":
+        return None, "invalid"
+    org.delete(FAILURES, user["id"])
     user["lastLogin"] = now_iso()
     org.put(users.KIND, user["id"], user)
-    return user
+    return user, "ok"
 
 
 def issue_session_token(org: OktaOrg, user: dict[str, Any]) -> tuple[str, float]:
@@ -121,7 +147,20 @@ async def post_authn(request: Request) -> Response:
             if not isinstance(username, str)
             else ["password: The field cannot be left blank"],
         )
-    user = await run_in_threadpool(authenticate, org, username, password)
+    user, outcome = await run_in_threadpool(check_credentials, org, username, password)
+    if outcome == "locked":
+        return json_response(
+            {
+                "status": "LOCKED_OUT",
+                "_links": {
+                    "next": {
+                        "name": "unlock",
+                        "href": org.url("/api/v1/authn/recovery/unlock"),
+                        "hints": {"allow": ["POST"]},
+                    }
+                },
+            }
+        )
     if user is None:
         raise OktaApiError("E0000004")
     token, expires = issue_session_token(org, user)
@@ -177,7 +216,6 @@ def render_session(
         "expiresAt": now_iso(record["expires"]),
         "status": "ACTIVE",
         "lastPasswordVerification": now_iso(record["auth_time"]),
-        "lastFactorVerification": None,
         "amr": ["pwd"],
         "idp": {"id": org.org_id, "type": "OKTA"},
         "mfaActive": False,

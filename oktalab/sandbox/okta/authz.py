@@ -15,7 +15,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import groups
-from .errors import OktaApiError, not_found, validation
+from .errors import (
+    OktaApiError,
+    not_found,
+    validation,
+    want_bool,
+    want_dict,
+    want_int,
+    want_str,
+    want_str_list,
+)
 from .expressions import Context, ExpressionError, compile_expression
 from .org import OktaOrg, new_id, now_iso
 from .web import json_response, no_content, org_of, paginate, read_json, require_admin
@@ -432,10 +441,8 @@ def _validate_claim(
             compile_expression(value)
         except ExpressionError as exc:
             raise validation("value", f"value: {exc}") from exc
-    conditions = body.get("conditions") or {}
-    wanted = conditions.get("scopes") or []
-    if not isinstance(wanted, list):
-        raise validation("conditions", "conditions.scopes: must be an array")
+    conditions = want_dict(body.get("conditions"), "conditions", {})
+    wanted = want_str_list(conditions.get("scopes"), "conditions.scopes", [])
     known = scope_names(org, server)
     for s in wanted:
         if s not in known:
@@ -443,7 +450,9 @@ def _validate_claim(
     status = body.get("status", "ACTIVE")
     if status not in ("ACTIVE", "INACTIVE"):
         raise validation("status", "status: must be ACTIVE or INACTIVE")
-    always = True if claim_type == "RESOURCE" else bool(body.get("alwaysIncludeInToken", True))
+    always = want_bool(body.get("alwaysIncludeInToken"), "alwaysIncludeInToken", True)
+    if claim_type == "RESOURCE":
+        always = True
     claim: dict[str, Any] = {
         "name": name,
         "status": status,
@@ -552,12 +561,12 @@ def _validate_scope(
         raise validation("metadataPublish", "metadataPublish: must be NO_CLIENTS or ALL_CLIENTS")
     scope = {
         "name": name,
-        "displayName": body.get("displayName"),
-        "description": body.get("description"),
+        "displayName": want_str(body.get("displayName"), "displayName", optional=True),
+        "description": want_str(body.get("description"), "description", optional=True),
         "system": False,
-        "default": bool(body.get("default", False)),
+        "default": want_bool(body.get("default"), "default", False),
         "consent": consent,
-        "optional": bool(body.get("optional", False)),
+        "optional": want_bool(body.get("optional"), "optional", False),
         "metadataPublish": publish,
     }
     return {k: v for k, v in scope.items() if v is not None}
@@ -642,7 +651,9 @@ def _server_fields(body: dict[str, Any]) -> tuple[str, str, list[str]]:
     audiences = body.get("audiences")
     if not isinstance(audiences, list) or len(audiences) != 1:
         raise validation("audiences", "audiences: Exactly one audience is supported")
-    return name, str(body.get("description") or ""), audiences
+    if not all(isinstance(a, str) and a for a in audiences):
+        raise validation("audiences", "audiences: must be an array of strings")
+    return name, want_str(body.get("description", ""), "description"), audiences
 
 
 async def create_server(request: Request) -> Response:
@@ -720,10 +731,10 @@ async def rotate_keys(request: Request) -> Response:
     body = await read_json(request)
     if body.get("use", "sig") != "sig":
         raise validation("use", "use: The only supported key use is 'sig'.")
-    key = org.rotate_key(server["id"])
+    org.rotate_key(server["id"])
     server["lastUpdated"] = now_iso()
     org.put(SERVER, server["id"], server)
-    return json_response({**key.jwk(), "status": "ACTIVE"})
+    return await server_keys(request)
 
 
 # ---- access policies and rules ---------------------------------------------------------------------
@@ -771,15 +782,19 @@ def _validate_policy(body: dict[str, Any]) -> dict[str, Any]:
     description = body.get("description")
     if not isinstance(description, str) or not description.strip():
         raise validation("description", "description: The field cannot be left blank")
-    include = ((body.get("conditions") or {}).get("clients") or {}).get("include")
-    if not isinstance(include, list) or not include:
+    conditions = want_dict(body.get("conditions"), "conditions", {})
+    include = want_dict(conditions.get("clients"), "clients", {}).get("include")
+    if not isinstance(include, list) or not include or not all(isinstance(c, str) for c in include):
         raise validation("conditions", "conditions.clients.include: The field cannot be left blank")
+    status = body.get("status", "ACTIVE")
+    if status not in ("ACTIVE", "INACTIVE"):
+        raise validation("status", "status: must be ACTIVE or INACTIVE")
     return {
         "type": "OAUTH_AUTHORIZATION_POLICY",
-        "status": body.get("status", "ACTIVE"),
+        "status": status,
         "name": name,
         "description": description,
-        "priority": int(body.get("priority") or 1),
+        "priority": want_int(body.get("priority"), "priority", 1, 1, 1000),
         "system": False,
         "conditions": {"clients": {"include": include}},
     }
@@ -789,8 +804,8 @@ def _validate_rule(body: dict[str, Any]) -> dict[str, Any]:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise validation("name", "name: The field cannot be left blank")
-    cond = body.get("conditions") or {}
-    grants = (cond.get("grantTypes") or {}).get("include")
+    cond = want_dict(body.get("conditions"), "conditions", {})
+    grants = want_dict(cond.get("grantTypes"), "grantTypes", {}).get("include")
     if not isinstance(grants, list) or not grants:
         raise validation(
             "grantTypes", "conditions.grantTypes.include: The field cannot be left blank"
@@ -800,35 +815,41 @@ def _validate_rule(body: dict[str, Any]) -> dict[str, Any]:
         raise validation(
             "grantTypes", f"conditions.grantTypes.include: Invalid grant type '{bad[0]}'."
         )
-    scopes = (cond.get("scopes") or {}).get("include")
-    if not isinstance(scopes, list) or not scopes:
+    scopes = want_dict(cond.get("scopes"), "scopes", {}).get("include")
+    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
         raise validation("scopes", "conditions.scopes.include: The field cannot be left blank")
-    people = cond.get("people") or {}
+    people = want_dict(cond.get("people"), "people", {})
     if not people:
         raise validation("people", "conditions.people: The field cannot be left blank")
-    token = ((body.get("actions") or {}).get("token")) or {}
-    at_minutes = int(token.get("accessTokenLifetimeMinutes", 60))
-    if not 5 <= at_minutes <= 1440:
-        raise validation(
-            "accessTokenLifetimeMinutes",
-            "accessTokenLifetimeMinutes: must be between 5 and 1440",
-        )
+    users_in = want_dict(people.get("users"), "users", {})
+    groups_in = want_dict(people.get("groups"), "groups", {})
+    for part, label in ((users_in, "users"), (groups_in, "groups")):
+        for key in ("include", "exclude"):
+            part[key] = want_str_list(part.get(key), f"people.{label}.{key}", [])
+    actions = want_dict(body.get("actions"), "actions", {})
+    token = want_dict(actions.get("token"), "token", {})
+    at_minutes = want_int(
+        token.get("accessTokenLifetimeMinutes"), "accessTokenLifetimeMinutes", 60, 5, 1440
+    )
+    rt_minutes = want_int(
+        token.get("refreshTokenLifetimeMinutes"), "refreshTokenLifetimeMinutes", 0, 0, 5 * 525600
+    )
+    rt_window = want_int(
+        token.get("refreshTokenWindowMinutes"), "refreshTokenWindowMinutes", 10080, 10, 5 * 525600
+    )
+    status = body.get("status", "ACTIVE")
+    if status not in ("ACTIVE", "INACTIVE"):
+        raise validation("status", "status: must be ACTIVE or INACTIVE")
     return {
         "type": "RESOURCE_ACCESS",
-        "status": body.get("status", "ACTIVE"),
+        "status": status,
         "name": name,
-        "priority": int(body.get("priority") or 1),
+        "priority": want_int(body.get("priority"), "priority", 1, 1, 1000),
         "system": False,
         "conditions": {
             "people": {
-                "users": {
-                    "include": (people.get("users") or {}).get("include") or [],
-                    "exclude": (people.get("users") or {}).get("exclude") or [],
-                },
-                "groups": {
-                    "include": (people.get("groups") or {}).get("include") or [],
-                    "exclude": (people.get("groups") or {}).get("exclude") or [],
-                },
+                "users": {"include": users_in["include"], "exclude": users_in["exclude"]},
+                "groups": {"include": groups_in["include"], "exclude": groups_in["exclude"]},
             },
             "grantTypes": {"include": grants},
             "scopes": {"include": scopes},
@@ -836,8 +857,8 @@ def _validate_rule(body: dict[str, Any]) -> dict[str, Any]:
         "actions": {
             "token": {
                 "accessTokenLifetimeMinutes": at_minutes,
-                "refreshTokenLifetimeMinutes": int(token.get("refreshTokenLifetimeMinutes", 0)),
-                "refreshTokenWindowMinutes": int(token.get("refreshTokenWindowMinutes", 10080)),
+                "refreshTokenLifetimeMinutes": rt_minutes,
+                "refreshTokenWindowMinutes": rt_window,
             }
         },
     }

@@ -105,3 +105,52 @@ class OAuthError(Exception):
             status_code=self.status,
             headers=headers,
         )
+
+
+# ---- typed field checks: a value of the wrong JSON type is refused, never stored ------------------
+
+_MISSING: Any = object()
+
+
+def want_str(value: Any, field: str, *, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise validation(field, f"{field}: must be a string")
+    return value
+
+
+def want_bool(value: Any, field: str, default: bool | None = None) -> bool:
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, bool):
+        raise validation(field, f"{field}: must be a boolean")
+    return value
+
+
+def want_int(
+    value: Any, field: str, default: int | None = None, lo: int | None = None, hi: int | None = None
+) -> int:
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise validation(field, f"{field}: must be an integer")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise validation(field, f"{field}: must be between {lo} and {hi}")
+    return value
+
+
+def want_str_list(value: Any, field: str, default: list[str] | None = None) -> list[str]:
+    if value is None and default is not None:
+        return list(default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise validation(field, f"{field}: must be an array of strings")
+    return list(value)
+
+
+def want_dict(value: Any, field: str, default: dict[str, Any] | None = None) -> dict[str, Any]:
+    if value is None and default is not None:
+        return dict(default)
+    if not isinstance(value, dict):
+        raise validation(field, f"{field}: must be an object")
+    return value

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .errors import OktaApiError, not_found, validation
+from .errors import OktaApiError, not_found, validation, want_str
 from .filters import compile_filter
 from .org import OktaOrg, new_id, now_iso
 from .web import json_response, no_content, org_of, paginate, read_json, require_admin
@@ -120,7 +120,11 @@ def _validate_profile(
             raise validation(
                 "name", "name: An object with this field already exists in the current organization"
             )
-    return {k: v for k, v in profile.items()}
+    out = {"name": name}
+    description = profile.get("description")
+    if description is not None:
+        out["description"] = want_str(description, "description")
+    return out
 
 
 def create_group(org: OktaOrg, body: dict[str, Any]) -> dict[str, Any]:

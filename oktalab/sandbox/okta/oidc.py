@@ -656,6 +656,7 @@ def _issue(
     grant: str,
     refresh_window: int = 10080 * 60,
     existing_refresh: str | None = None,
+    absolute_expires: float | None = None,
 ) -> dict[str, Any]:
     client_id = apps.oauth_credentials(app)["client_id"]
     access_token, _ = tokens.mint_access_token(
@@ -697,6 +698,7 @@ def _issue(
                     "grant": grant,
                     "window": refresh_window,
                     "expires": time.time() + refresh_window,
+                    "absolute_expires": absolute_expires,
                 },
             )
             out["refresh_token"] = refresh
@@ -735,6 +737,23 @@ def _rule_or_deny(
     return token["accessTokenLifetimeMinutes"] * 60, token.get(
         "refreshTokenWindowMinutes", 10080
     ) * 60
+
+
+def _refresh_lifetime(
+    org: OktaOrg,
+    server: dict[str, Any] | None,
+    client_id: str,
+    user_id: str,
+    grant: str,
+    scopes: list[str],
+) -> int:
+    """The rule's absolute refresh-token lifetime in seconds (0 = unlimited)."""
+    if server is None:
+        return 0
+    rule = authz.evaluate_policy(org, server, client_id, user_id, grant, scopes)
+    return (
+        0 if rule is None else rule["actions"]["token"].get("refreshTokenLifetimeMinutes", 0) * 60
+    )
 
 
 async def token(request: Request) -> Response:
@@ -874,6 +893,9 @@ def _grant_code(
     lifetime, window = _rule_or_deny(
         org, server, client_id, user["id"], "authorization_code", record["scopes"]
     )
+    absolute = _refresh_lifetime(
+        org, server, client_id, user["id"], "authorization_code", record["scopes"]
+    )
     return _issue(
         org,
         server,
@@ -885,6 +907,7 @@ def _grant_code(
         lifetime=lifetime,
         grant="authorization_code",
         refresh_window=window,
+        absolute_expires=time.time() + absolute if absolute else None,
     )
 
 
@@ -906,6 +929,7 @@ def _grant_refresh(
         or record["client_id"] != client_id
         or record["server"] != tokens.key_owner(server)
         or (record.get("rotated_until") is not None and record["rotated_until"] < now)
+        or (record.get("absolute_expires") is not None and record["absolute_expires"] < now)
     ):
         raise OAuthError("invalid_grant", "The refresh token is invalid or expired.")
     scopes = record["scopes"]
@@ -949,6 +973,7 @@ def _grant_refresh(
         grant=record.get("grant", "authorization_code"),
         refresh_window=window,
         existing_refresh=existing,
+        absolute_expires=record.get("absolute_expires"),  # rotation keeps the chain's lifetime
     )
     out["scope"] = " ".join(s for s in scopes)
     return out
@@ -1009,27 +1034,26 @@ async def introspect(request: Request) -> Response:
     value = form.get("token")
     if not value:
         raise OAuthError("invalid_request", "The request is missing a required parameter: 'token'.")
-    hint = form.get("token_type_hint")
     client_id = apps.oauth_credentials(app)["client_id"]
-    if hint != "refresh_token":
-        claims = tokens.verify_access_token(org, value, server)
-        if claims is not None:
-            out = {
-                "active": True,
-                "scope": " ".join(claims.get("scp") or []),
-                "username": claims.get("sub"),
-                "exp": claims["exp"],
-                "iat": claims["iat"],
-                "sub": claims.get("sub"),
-                "aud": claims["aud"],
-                "iss": claims["iss"],
-                "jti": claims["jti"],
-                "token_type": "Bearer",
-                "client_id": claims["cid"],
-            }
-            if "uid" in claims:
-                out["uid"] = claims["uid"]
-            return JSONResponse(out, headers=NO_STORE)
+    # token_type_hint is only advisory (RFC 7662); refresh tokens are opaque, never JWTs
+    claims = tokens.verify_access_token(org, value, server)
+    if claims is not None:
+        out = {
+            "active": True,
+            "scope": " ".join(claims.get("scp") or []),
+            "username": claims.get("sub"),
+            "exp": claims["exp"],
+            "iat": claims["iat"],
+            "sub": claims.get("sub"),
+            "aud": claims["aud"],
+            "iss": claims["iss"],
+            "jti": claims["jti"],
+            "token_type": "Bearer",
+            "client_id": claims["cid"],
+        }
+        if "uid" in claims:
+            out["uid"] = claims["uid"]
+        return JSONResponse(out, headers=NO_STORE)
     record = org.get("refresh", tokens.digest(value))
     now = time.time()
     if (
@@ -1038,6 +1062,7 @@ async def introspect(request: Request) -> Response:
         and record["server"] == tokens.key_owner(server)
         and record["expires"] >= now
         and (record.get("rotated_until") is None or record["rotated_until"] >= now)
+        and (record.get("absolute_expires") is None or record["absolute_expires"] >= now)
     ):
         user = org.get(users.KIND, record["user_id"])
         return JSONResponse(

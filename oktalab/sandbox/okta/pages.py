@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import apps, authn, policies, users
+from . import apps, authn, policies, schemas, users
 from .errors import OktaApiError
 from .org import OktaOrg
 from .tokens import digest, opaque
@@ -139,11 +139,14 @@ async def signin_submit(request: Request) -> Response:
     from_uri = safe_from_uri(str(form.get("fromURI") or "") or None)
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
-    user = await run_in_threadpool(authn.authenticate, org, username, password)
+    user, outcome = await run_in_threadpool(authn.check_credentials, org, username, password)
     if user is None:
-        return page(
-            "Sign In", _signin_form(org, from_uri, "Unable to sign in", username), status=401
+        message = (
+            "Your account is locked. Contact your administrator."
+            if outcome == "locked"
+            else "Unable to sign in"
         )
+        return page("Sign In", _signin_form(org, from_uri, message, username), status=401)
     return _continue(org, from_uri, user)
 
 
@@ -215,7 +218,13 @@ async def signup_submit(request: Request) -> Response:
         return again("Enter a valid email address.")
     if users.find_by_login(org, email) is not None:
         return again("A user with this email already exists.")
-    profile = {k: v for k, v in values.items() if v}
+    profile: dict[str, Any] = {}
+    for key, value in values.items():
+        if value:
+            try:
+                profile[key] = schemas.from_form(org, key, value)
+            except ValueError:
+                return again(f"{key}: enter a valid value.")
     profile["login"] = email
     profile.setdefault("firstName", email.split("@")[0])
     profile.setdefault("lastName", email.split("@")[0])
@@ -231,7 +240,8 @@ async def signup_submit(request: Request) -> Response:
         profile,
         password=password,
         activate=True,
-        group_ids=list(action.get("targetGroupIds") or []),
+        # a target group deleted after the policy was written is skipped, not an error page
+        group_ids=[g for g in action.get("targetGroupIds") or [] if org.get("group", g)],
     )
     if not verify:
         return _continue(org, from_uri, user)

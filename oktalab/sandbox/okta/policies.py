@@ -13,7 +13,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .errors import OktaApiError, not_found, validation
+from .errors import (
+    OktaApiError,
+    not_found,
+    validation,
+    want_bool,
+    want_dict,
+    want_int,
+    want_str,
+    want_str_list,
+)
 from .org import OktaOrg, new_id, now_iso
 from .web import json_response, no_content, org_of, read_json, require_admin
 
@@ -147,7 +156,7 @@ def enrollment_action(org: OktaOrg, policy: dict[str, Any]) -> dict[str, Any] | 
 
 def _validate_policy(body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
     ptype = body.get("type") or (existing or {}).get("type")
-    if ptype not in TYPES:
+    if not isinstance(ptype, str) or ptype not in TYPES:
         raise validation("type", f"type: '{ptype}' is not a valid policy type.")
     if existing is not None and ptype != existing["type"]:
         raise validation("type", "type: The policy type cannot be changed.")
@@ -157,13 +166,18 @@ def _validate_policy(body: dict[str, Any], existing: dict[str, Any] | None) -> d
     status = body.get("status", (existing or {}).get("status", "ACTIVE"))
     if status not in ("ACTIVE", "INACTIVE"):
         raise validation("status", "status: must be ACTIVE or INACTIVE")
+    conditions = None
+    if ptype != "PROFILE_ENROLLMENT" and body.get("conditions") is not None:
+        conditions = want_dict(body["conditions"], "conditions")
     return {
         "type": ptype,
         "name": name,
-        "description": body.get("description") or "",
+        "description": want_str(body.get("description") or "", "description"),
         "status": status,
-        "priority": body.get("priority", (existing or {}).get("priority", 1)),
-        "conditions": body.get("conditions") if ptype != "PROFILE_ENROLLMENT" else None,
+        "priority": want_int(
+            body.get("priority"), "priority", (existing or {}).get("priority", 1), 1, 1000
+        ),
+        "conditions": conditions,
     }
 
 
@@ -174,25 +188,26 @@ def _validate_enrollment_action(
         raise validation(
             "profileEnrollment", "actions.profileEnrollment: The field cannot be left blank"
         )
-    merged = {**previous, **action}
+    known = set(_default_action("DENY"))
+    merged = {**previous, **{k: v for k, v in action.items() if k in known}}
     if merged.get("access") not in ("ALLOW", "DENY"):
         raise validation("access", "access: must be ALLOW or DENY")
     if merged["access"] == "DENY" and previous.get("access") == "ALLOW":
         raise validation("access", "access: The access can't be changed to DENY.")
     if merged.get("unknownUserAction") not in ("DENY", "REGISTER"):
         raise validation("unknownUserAction", "unknownUserAction: must be DENY or REGISTER")
-    targets = merged.get("targetGroupIds") or []
-    if not isinstance(targets, list) or len(targets) > 1:
+    targets = want_str_list(merged.get("targetGroupIds"), "targetGroupIds", [])
+    if len(targets) > 1:
         raise validation("targetGroupIds", "targetGroupIds: At most one target group is supported.")
     for gid in targets:
         if org.get("group", gid) is None:
             raise validation("targetGroupIds", f"targetGroupIds: Group '{gid}' does not exist.")
     merged["targetGroupIds"] = targets
-    activation = merged.get("activationRequirements") or {}
-    if not isinstance(activation.get("emailVerification", True), bool):
-        raise validation("emailVerification", "emailVerification: must be a boolean")
+    activation = want_dict(merged.get("activationRequirements"), "activationRequirements", {})
     merged["activationRequirements"] = {
-        "emailVerification": activation.get("emailVerification", True)
+        "emailVerification": want_bool(
+            activation.get("emailVerification"), "emailVerification", True
+        )
     }
     attrs = merged.get("profileAttributes") or []
     if not isinstance(attrs, list) or not attrs or len(attrs) > 10:
@@ -206,9 +221,18 @@ def _validate_enrollment_action(
         clean.append(
             {
                 "name": attr["name"],
-                "label": attr.get("label") or attr["name"],
-                "required": bool(attr.get("required", False)),
+                "label": want_str(attr.get("label") or attr["name"], "label"),
+                "required": want_bool(attr.get("required"), "required", False),
             }
+        )
+    from .schemas import attribute_names
+
+    known = attribute_names(org)
+    unknown = [a["name"] for a in clean if a["name"] not in known]
+    if unknown:
+        raise validation(
+            "profileAttributes",
+            f"profileAttributes: '{unknown[0]}' is not an attribute of the user profile.",
         )
     if "email" not in {a["name"] for a in clean}:
         raise validation("profileAttributes", "profileAttributes: 'email' is required.")
@@ -217,7 +241,19 @@ def _validate_enrollment_action(
         raise validation(
             "enrollAuthenticatorTypes", "enrollAuthenticatorTypes: only 'password' is supported."
         )
-    merged.setdefault("uiSchemaId", previous.get("uiSchemaId") or new_id("uis"))
+    merged["uiSchemaId"] = want_str(
+        merged.get("uiSchemaId") or previous.get("uiSchemaId") or new_id("uis"), "uiSchemaId"
+    )
+    if merged.get("progressiveProfilingAction", "DISABLED") not in ("ENABLED", "DISABLED"):
+        raise validation(
+            "progressiveProfilingAction", "progressiveProfilingAction: ENABLED or DISABLED"
+        )
+    merged["allowedIdentifiers"] = want_str_list(
+        merged.get("allowedIdentifiers"), "allowedIdentifiers", ["login"]
+    )
+    hooks = merged.get("preRegistrationInlineHooks")
+    if hooks is not None and not isinstance(hooks, list):
+        raise validation("preRegistrationInlineHooks", "preRegistrationInlineHooks: an array")
     return merged
 
 
@@ -352,16 +388,20 @@ async def create_rule(request: Request) -> Response:
     if not isinstance(name, str) or not name.strip():
         raise validation("name", "name: The field cannot be left blank")
     now = now_iso()
+    status = body.get("status", "ACTIVE")
+    if status not in ("ACTIVE", "INACTIVE"):
+        raise validation("status", "status: must be ACTIVE or INACTIVE")
+    rule_type = "SIGN_ON" if policy["type"] == "OKTA_SIGN_ON" else policy["type"]
+    conditions = body.get("conditions")
     rule = {
         "id": new_id("0pr"),
         "name": name,
-        "priority": body.get("priority", 1),
+        "priority": want_int(body.get("priority"), "priority", 1, 1, 1000),
         "system": False,
-        "status": body.get("status", "ACTIVE"),
-        "type": body.get("type")
-        or ("SIGN_ON" if policy["type"] == "OKTA_SIGN_ON" else policy["type"]),
-        "conditions": body.get("conditions"),
-        "actions": body.get("actions") or {},
+        "status": status,
+        "type": rule_type,
+        "conditions": None if conditions is None else want_dict(conditions, "conditions"),
+        "actions": want_dict(body.get("actions"), "actions", {}),
         "created": now,
         "lastUpdated": now,
     }
@@ -393,9 +433,10 @@ async def replace_rule(request: Request) -> Response:
         )
         rule["actions"] = {"profileEnrollment": action}
     else:
-        rule["actions"] = body.get("actions") or rule.get("actions")
-        rule["conditions"] = body.get("conditions")
-        rule["priority"] = body.get("priority", rule["priority"])
+        rule["actions"] = want_dict(body.get("actions"), "actions", rule.get("actions") or {})
+        conditions = body.get("conditions")
+        rule["conditions"] = None if conditions is None else want_dict(conditions, "conditions")
+        rule["priority"] = want_int(body.get("priority"), "priority", rule["priority"], 1, 1000)
     rule["name"] = name
     rule["lastUpdated"] = now_iso()
     org.put(RULE, rule["id"], rule, parent=policy["id"])

@@ -68,7 +68,10 @@ class RateLimiter:
         self.limits = dict(DEFAULT_LIMITS if limits is None else limits)
         raw = os.environ.get("OKTALAB_SANDBOX_RATE_LIMITS", "").strip()
         if limits is None and raw:
-            overrides = json.loads(raw)
+            try:
+                overrides = json.loads(raw)
+            except ValueError as exc:
+                raise ValueError(f"OKTALAB_SANDBOX_RATE_LIMITS is not JSON: {exc}") from exc
             if not isinstance(overrides, dict) or not all(
                 isinstance(v, int) and v >= 0 for v in overrides.values()
             ):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from typing import Any
 
@@ -19,12 +20,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import apps, authn, authz, groups, oidc, origins, pages, policies, users
+from . import apps, authn, authz, groups, oidc, origins, pages, policies, schemas, users
 from .errors import OAuthError, OktaApiError
 from .faults import Faults
 from .org import OktaOrg
 from .ratelimit import family
 from .web import org_of, read_json, require_admin
+
+log = logging.getLogger("oktalab.sandbox.okta")
 
 
 class FaultInjected(Exception):
@@ -165,6 +168,21 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return OktaApiError("E0000009").response()
 
 
+async def _shape_error(request: Request, exc: Exception) -> Response:
+    """A body whose values have the wrong JSON types (``"label": []``) fails deep in a handler.
+
+    Okta's deserializer rejects such bodies up front with E0000003, so answer exactly that for
+    writes; anything else of this kind is a sandbox bug, logged and answered with E0000009.
+    """
+    if request.method in ("POST", "PUT", "PATCH"):
+        log.debug("malformed body on %s %s: %r", request.method, request.url.path, exc)
+        if request.url.path.startswith(("/oauth2/", "/.well-known/")):
+            return OAuthError("invalid_request", "The request is malformed.").response()
+        return OktaApiError("E0000003").response()
+    log.error("error on %s %s", request.method, request.url.path, exc_info=exc)
+    return OktaApiError("E0000009").response()
+
+
 # ---- sandbox admin endpoints ------------------------------------------------------------------------
 
 
@@ -203,7 +221,9 @@ async def set_rate_limits(request: Request) -> Response:
     if not body:
         limiter.reset()
     else:
-        if not all(isinstance(v, int) and v >= 0 for v in body.values()):
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in body.values()
+        ):
             raise OktaApiError(
                 "E0000001", "limits", ["limits: values must be non-negative integers"]
             )
@@ -232,6 +252,7 @@ def create_okta_app(org: OktaOrg) -> ASGIApp:
         *oidc.routes,
         *pages.routes,
         *origins.routes,
+        *schemas.routes,
         *admin_routes,
     ]
     app = Starlette(
@@ -240,6 +261,10 @@ def create_okta_app(org: OktaOrg) -> ASGIApp:
             OktaApiError: _okta_error,
             OAuthError: _oauth_error,
             HTTPException: _http_error,
+            TypeError: _shape_error,
+            AttributeError: _shape_error,
+            ValueError: _shape_error,
+            KeyError: _shape_error,
             Exception: _server_error,
         },
     )

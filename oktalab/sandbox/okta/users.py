@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import groups
-from .errors import OktaApiError, not_found, validation
+from . import groups, schemas
+from .errors import OktaApiError, not_found, validation, want_str_list
 from .filters import compile_filter
 from .org import OktaOrg, hash_password, new_id, now_iso, verify_password
 from .web import json_response, no_content, org_of, paginate, read_json, require_admin
@@ -77,6 +77,16 @@ def get_user(org: OktaOrg, id_or_login: str) -> dict[str, Any]:
     return user
 
 
+_DUMMY_HASH: list[str] = []
+
+
+def burn_password_check(password: str) -> None:
+    """Spend the time of a real check (for unknown logins)."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(hash_password("not-a-real-password"))
+    verify_password(password, _DUMMY_HASH[0])
+
+
 def check_password(org: OktaOrg, user: dict[str, Any], password: str) -> bool:
     stored = org.get(PASSWORD, user["id"])
     return stored is not None and verify_password(password, stored["hash"])
@@ -100,6 +110,7 @@ def validate_password(password: Any, login: str) -> None:
 
 def set_password(org: OktaOrg, user: dict[str, Any], password: str) -> None:
     org.put(PASSWORD, user["id"], {"hash": hash_password(password)})
+    org.delete("pwfail", user["id"])
     user["passwordChanged"] = now_iso()
 
 
@@ -113,6 +124,16 @@ def validate_profile(org: OktaOrg, profile: Any, *, exclude: str | None = None) 
     ]
     if causes:
         raise OktaApiError("E0000001", ", ".join(c.split(":")[0] for c in causes), causes)
+    known = schemas.attribute_names(org)
+    unknown = sorted(k for k in profile if k not in known)
+    if unknown:
+        raise OktaApiError(
+            "E0000001",
+            "profile",
+            [f"Property name '{name}' is not defined in profile" for name in unknown],
+        )
+    for key, value in profile.items():
+        schemas.check_value(org, key, value)
     login = profile["login"]
     if "@" not in login:
         raise validation("login", "login: Username must be in the form of an email address")
@@ -176,6 +197,7 @@ def ensure_user(org: OktaOrg, profile: dict[str, Any], password: str) -> dict[st
         user["statusChanged"] = now
         user["activated"] = now
     set_password(org, user, password)
+    org.delete("pwfail", user["id"])
     user["credentials"] = {"password": {}, "provider": {"type": "OKTA", "name": "OKTA"}}
     user["lastUpdated"] = now
     org.put(KIND, user["id"], user)
@@ -258,7 +280,7 @@ async def post_user(request: Request) -> Response:
     password = ((body.get("credentials") or {}).get("password") or {}).get("value")
     if password is not None:
         validate_password(password, profile["login"])
-    group_ids = body.get("groupIds") or []
+    group_ids = want_str_list(body.get("groupIds"), "groupIds", [])
     for gid in group_ids:
         groups.get_group(org, gid)
     user = await run_in_threadpool(
@@ -285,6 +307,8 @@ async def update_user(request: Request) -> Response:
     user = get_user(org, request.path_params["userId"])
     body = await read_json(request, required=True)
     if "profile" in body:
+        if not isinstance(body["profile"], dict):
+            raise validation("profile", "profile: must be an object")
         if request.method == "POST":
             merged = {**user["profile"], **(body["profile"] or {})}
         else:
@@ -354,6 +378,7 @@ async def lifecycle(request: Request) -> Response:
     if action == "unlock":
         if status == "LOCKED_OUT":
             set_status(org, user, "ACTIVE")
+        org.delete("pwfail", user["id"])
         return json_response({})
     raise not_found(f"Resource not found: {action} (Lifecycle)")
 

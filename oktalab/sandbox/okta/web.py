@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import OktaApiError
-from .org import OktaOrg
+from .org import OktaOrg, now_iso
 
 
 def org_of(request: Request) -> OktaOrg:
@@ -127,6 +127,12 @@ def paginate(
 ) -> Response:
     """Cursor pagination with Okta's ``link`` headers (``rel="self"`` and, if more, ``rel="next"``)."""
     org = org_of(request)
+    window = org.faults.hide_recent(request.method, request.url.path)
+    if window:
+        cutoff = now_iso(time.time() - window / 1000)
+        items = [
+            i for i in items if not isinstance(i.get("created"), str) or i["created"] <= cutoff
+        ]
     limit = parse_limit(request, default_limit, max_limit)
     after = request.query_params.get("after")
     start = 0
