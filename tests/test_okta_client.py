@@ -107,3 +107,26 @@ def test_429s_are_waited_out_without_duplicate_writes(
     names = [g["profile"]["name"] for g in okta.paginate("/api/v1/groups", q=prefix)]
     assert sorted(names) == sorted(f"{prefix}{i}" for i in range(8)), "each group exactly once"
     assert time.monotonic() - t0 < 60
+
+
+def test_an_empty_bucket_is_waited_out_until_its_reset(
+    okta: OktaClient, sandbox: dict[str, str]
+) -> None:
+    """Okta's real 429 (Remaining 0, Reset = window end): the client sleeps until the reset."""
+    url = sandbox["OKTA_ORG_URL"] + "/__sandbox/ratelimits"
+    headers = {"Authorization": f"SSWS {sandbox['OKTA_API_TOKEN']}"}
+    assert (
+        httpx.post(url, json={"groups": 3, "window_seconds": 2}, headers=headers).status_code == 200
+    )
+    prefix = f"bucket-{uuid.uuid4().hex[:6]}-"
+    t0 = time.monotonic()
+    try:
+        for i in range(7):
+            okta.create_group(f"{prefix}{i}")
+    finally:
+        assert httpx.post(url, json={}, headers=headers).status_code == 200
+    elapsed = time.monotonic() - t0
+    assert okta.retries >= 2, "seven writes through a bucket of three must hit 429s"
+    assert 1.0 < elapsed < 15, f"waited for the resets ({elapsed:.1f}s)"
+    names = [g["profile"]["name"] for g in okta.paginate("/api/v1/groups", q=prefix)]
+    assert sorted(names) == sorted(f"{prefix}{i}" for i in range(7)), "each group exactly once"

@@ -77,18 +77,28 @@ class RateLimiter:
             ):
                 raise ValueError("OKTALAB_SANDBOX_RATE_LIMITS must map bucket names to integers")
             self.limits.update(overrides)
+        self.window = WINDOW_SECONDS
         self._windows: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     def configure(self, limits: dict[str, int]) -> None:
-        """Override some bucket sizes and start fresh windows."""
+        """Override some bucket sizes and start fresh windows.
+
+        The key ``window_seconds`` shortens the window (Okta's is 60 s), so tests can watch a
+        client wait for a reset without waiting a minute.
+        """
+        limits = dict(limits)
+        window = limits.pop("window_seconds", None)
         with self._lock:
+            if window is not None:
+                self.window = float(max(1, window))
             self.limits.update(limits)
             self._windows.clear()
 
     def reset(self) -> None:
         with self._lock:
             self.limits = dict(DEFAULT_LIMITS)
+            self.window = WINDOW_SECONDS
             self._windows.clear()
 
     def hit(self, bucket: str) -> Verdict:
@@ -96,9 +106,9 @@ class RateLimiter:
         with self._lock:
             limit = self.limits.get(bucket, DEFAULT_LIMITS["api"])
             start, used = self._windows.get(bucket, (now, 0))
-            if now - start >= WINDOW_SECONDS:
+            if now - start >= self.window:
                 start, used = now, 0
-            reset = math.ceil(start + WINDOW_SECONDS)
+            reset = math.ceil(start + self.window)
             if used >= limit:
                 self._windows[bucket] = (start, used)
                 return Verdict(False, limit, 0, reset)
