@@ -274,16 +274,28 @@ def sandbox_links(state_dir: str | Path | None = None) -> dict[str, str]:
     env = read_env_file(envfile)
     okta = env.get("OKTALAB_SANDBOX_PUBLIC_URL") or env.get("OKTA_ORG_URL", "")
     gateway = env.get("OKTALAB_GATEWAY_URL", "")
+    portal: dict[str, str] = {}
     if okta != env.get("OKTA_ORG_URL") and "/proxy/" in okta:
         base = okta.split("/proxy/")[0] + "/proxy/"
         gateway = f"{base}{urlsplit(gateway).port}"
+        # The Host is Jupyter's behind the proxy: the gateway finds the portal by path.
+        # Guide 2 registers its /callback when portal.public_url is set to this address.
+        portal = {"Gloo Portal (guide 2, via the proxy)": portal_public_url(gateway)}
     return {
         "Okta org (public URL, the issuer's base)": okta + "/",
         "Okta hosted sign-in page": okta + "/login/login.htm",
         "Okta self-service sign-up page": okta + "/signin/register",
         "gateway: open route /reviews": gateway + "/reviews",
         "gateway: protected route /productpage (403 without a token)": gateway + "/productpage",
+        **portal,
     }
+
+
+def portal_public_url(
+    proxied_gateway: str, namespace: str = "default", name: str = "petstore-portal"
+) -> str:
+    """The portal's address through jupyter-server-proxy (the value for ``portal.public_url``)."""
+    return f"{proxied_gateway.rstrip('/')}/portals/{namespace}/{name}"
 
 
 def public_url_from_address(address: str, prefix: str | None = None) -> str:

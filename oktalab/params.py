@@ -286,10 +286,16 @@ class PortalParams(_Model):
         "api.petstore.example.com", description="host name of the API environment"
     )
     wait_seconds: float = Field(30, gt=0, le=600)
+    public_url: str | None = Field(
+        None,
+        description="the portal's address behind a proxy (e.g. <jupyter>/proxy/<gateway port>"
+        "/portals/<namespace>/<name>); its /callback is registered too",
+    )
 
     _n = field_validator(
         "namespace", "name", "secret_name", "group_name", "api_product", "environment"
     )(lambda cls, v: _dns_label(v))
+    _pub = field_validator("public_url")(lambda cls, v: _check_uri(v) if v else v)
 
     @field_validator("domain", "environment_domain")
     @classmethod

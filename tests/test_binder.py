@@ -93,6 +93,30 @@ def test_public_url_is_the_issuer_and_loopback_stays_for_servers(
     assert f'action="{public}/login/login.htm"' in page
 
 
+def test_session_cookie_is_scoped_to_the_public_path(public_sandbox: dict[str, str]) -> None:
+    """Behind the proxy ``sid`` must not reach Jupyter; loopback callers still get ``/``."""
+    loopback = public_sandbox["OKTA_ORG_URL"]
+    prefix = f"/user/someone/proxy/{loopback.rsplit(':', 1)[1]}"
+    cookies = {}
+    for headers in ({}, {"X-Forwarded-Prefix": prefix}):
+        authn = httpx.post(
+            loopback + "/api/v1/authn",
+            json={
+                "username": public_sandbox["OKTALAB_TEST_USERNAME"],
+                "password": public_sandbox["OKTALAB_TEST_PASSWORD"],
+            },
+        ).json()
+        resp = httpx.get(
+            loopback + "/login/sessionCookieRedirect",
+            params={"token": authn["sessionToken"]},
+            headers=headers,
+        )
+        assert resp.status_code == 302, resp.text[:300]
+        cookies[bool(headers)] = resp.headers["set-cookie"]
+    assert "Path=/;" in cookies[False] or cookies[False].endswith("Path=/")
+    assert f"Path={prefix}" in cookies[True]
+
+
 @pytest.mark.slow
 def test_both_guides_pass_behind_a_public_url(
     public_sandbox: dict[str, str], tmp_path: Path

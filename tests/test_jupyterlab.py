@@ -3,7 +3,9 @@
 The start notebook runs in a real JupyterLab (widgets rendered by the frontend, stages run
 from the "Run all" button), then the browser signs in on the Okta hosted page *through*
 ``/proxy/<okta port>/`` and the code is redeemed on loopback: the issuer the browser saw is
-the issuer of the token. Screenshots go to ``test-artifacts/``. Skipped without Debian's
+the issuer of the token. Then guide 2 runs with ``portal.public_url`` set to the proxied
+portal, and a new user signs up from the portal opened *through the proxy* and lands back
+there signed in. Screenshots go to ``test-artifacts/``. Skipped without Debian's
 chromium or the playwright package.
 """
 
@@ -25,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import yaml
-from oktalab_support import ENV_PREFIXES, ROOT, read_env
+from oktalab_support import ENV_PREFIXES, ROOT, oktalab_cli, read_env
 
 from oktalab import interactive as ui, oidc
 
@@ -242,4 +244,68 @@ def test_start_notebook_and_proxied_sign_in(
 
         finally:
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-last.png"))
+            browser.close()
+
+
+def test_portal_and_gateway_through_the_proxy(lab: dict[str, str], tmp_path: Path) -> None:
+    """Guide 2's sign-up, every page through jupyter-server-proxy; the sample routes too."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    sandbox = read_env(Path(lab["state"]) / "sandbox.env")
+    okta_port = sandbox["OKTA_ORG_URL"].rsplit(":", 1)[1]
+    gateway = f"{lab['base']}/proxy/{sandbox['OKTALAB_GATEWAY_URL'].rsplit(':', 1)[1]}"
+    portal = ui.sandbox_links(lab["state"])["Gloo Portal (guide 2, via the proxy)"]
+    assert portal == ui.portal_public_url(gateway)
+    jupyter = {"Authorization": f"token {lab['token']}"}
+
+    # Guide 1 (the sample routes) and guide 2 with the proxied portal's callback registered.
+    params = yaml.safe_load((Path(lab["repo"]) / "parameters" / "sandbox-portal.yaml").read_text())
+    params["portal"]["public_url"] = portal
+    (tmp_path / "portal.yaml").write_text(yaml.safe_dump(params))
+    env = {"OKTALAB_HOME": str(Path(lab["state"]).parent)}
+    for args in (
+        ["parameters/sandbox.yaml"],
+        [str(tmp_path / "portal.yaml"), "--stages", "okta_app,claims,registration,portal"],
+    ):
+        out = tmp_path / f"out{len(args)}"
+        proc = oktalab_cli(
+            "run", *args, "--out", str(out), "--state-dir", lab["state"], env=env, timeout=300
+        )
+        rows = json.loads((out / "results.json").read_text())
+        failed = [r for r in rows if r["status"] == "failed"]
+        assert proc.returncode == 0 and not failed, (proc.stdout + proc.stderr)[-3000:]
+
+    # The gateway's sample routes: the proxy strips its prefix, the route tables see /reviews.
+    assert httpx.get(f"{gateway}/reviews", headers=jupyter).status_code == 200
+    assert httpx.get(f"{gateway}/productpage", headers=jupyter).status_code == 403
+
+    email = f"proxied-{uuid.uuid4().hex[:8]}@example.com"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_extra_http_headers(jupyter)  # Jupyter's auth, as a signed-in tab has
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(portal + "/")
+            page.get_by_role("link", name="Log in", exact=True).click()
+            page.get_by_role("link", name="Log in with OpenID Connect").click()
+            page.wait_for_url(f"{lab['base']}/proxy/{okta_port}/**")
+            page.get_by_role("link", name="Sign up").click()
+            page.fill("#signup-email", email)
+            page.fill("#signup-firstName", "Proxied")
+            page.fill("#signup-lastName", "User")
+            page.fill("#signup-password", "Proxied-" + uuid.uuid4().hex[:10] + "!9")
+            page.get_by_role("button", name="Sign up").click()
+            page.wait_for_url(portal + "/")
+            assert page.get_by_test_id("user-email").inner_text() == email
+            page.screenshot(path=str(ARTIFACTS / "portal-through-proxy.png"))
+            page.get_by_role("link", name="APIs", exact=True).click()
+            page.get_by_text("Petstore Product").first.wait_for()  # the group grants it
+            cookies = {c["name"]: c for c in context.cookies()}
+            assert cookies["gloo-portal-session"]["path"] == urlsplit(portal).path
+            assert cookies["sid"]["path"] == f"/proxy/{okta_port}"
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "portal-through-proxy-last.png"))
             browser.close()

@@ -9,7 +9,9 @@ Behind a proxy (Binder's jupyter-server-proxy) the browser reaches the Okta org 
 URL (``--public-url`` or ``OKTALAB_SANDBOX_PUBLIC_URL``; ``{port}`` there is the Okta port).
 That URL is the org URL, hence the one issuer, for everybody. Server-to-server callers keep
 using loopback: :class:`LoopbackURLs` rewrites the public URLs in answers to direct (not
-proxied) requests to the loopback URL, except issuer and audience values.
+proxied) requests to the loopback URL, except issuer and audience values, and sets their
+cookies' ``Path`` back to ``/``. The gateway gets the loopback -> public map too, so a portal
+opened through the proxy sends the browser to the public authorize endpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
@@ -85,6 +88,9 @@ class LoopbackURLs:
         self.app = app
         self.public = public.rstrip("/")
         self.loopback = loopback.rstrip("/")
+        # Cookies are scoped to the public URL's path; a loopback caller needs them at "/".
+        path = urlsplit(self.public).path.rstrip("/")
+        self.cookie_path = f"path={path}".encode() if path else b""
 
     def _url(self, value: str) -> str:
         p = self.public
@@ -139,6 +145,8 @@ class LoopbackURLs:
                     headers["content-type"] = v.decode("latin-1")
                 if name in (b"location", b"link"):
                     v = v.replace(self.public.encode(), self.loopback.encode())
+                if name == b"set-cookie" and self.cookie_path:
+                    v = _cookie_path_to_root(v, self.cookie_path)
                 if name != b"content-length":
                     out.append((k, v))
             body = self._body(b"".join(chunks), headers["content-type"])
@@ -147,6 +155,13 @@ class LoopbackURLs:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, buffer)
+
+
+def _cookie_path_to_root(header: bytes, path_attr: bytes) -> bytes:
+    """``Set-Cookie`` with ``Path=<public path>`` turned into ``Path=/`` (case-insensitive)."""
+    parts = header.split(b";")
+    out = [b" Path=/" if p.strip().lower() == path_attr.lower() else p for p in parts]
+    return b";".join(out)
 
 
 def route_public_to_loopback(public: str, loopback: str) -> None:
@@ -223,13 +238,15 @@ async def serve(
     controllers.start()
 
     okta_app = with_test_hooks(org, create_okta_app(org))
+    browser_urls: dict[str, str] = {}
     if public and public != url["okta"]:
+        browser_urls[url["okta"]] = public
         okta_app = LoopbackURLs(okta_app, public=public, loopback=url["okta"])
         route_public_to_loopback(public, url["okta"])
     apps = {
         "okta": okta_app,
         "kube": create_kube_app(store, token=kube_token),
-        "gateway": create_gateway_app(store),
+        "gateway": create_gateway_app(store, browser_urls),
     }
     servers = {
         name: _Server(

@@ -95,11 +95,15 @@ class Context:
 
     def redirect_uris(self) -> list[str]:
         """The app's sign-in redirect URIs: from the parameters, or derived from the portal."""
-        if self.params.app.redirect_uris:
-            return list(self.params.app.redirect_uris)
-        if self.params.portal is not None:
-            return [self.portal_origin() + "/callback"]
-        return []
+        uris = list(self.params.app.redirect_uris)
+        portal = self.params.portal
+        if not uris and portal is not None:
+            uris.append(self.portal_origin() + "/callback")
+        if portal is not None and portal.public_url:  # behind a proxy; direct access stays
+            proxied = portal.public_url.rstrip("/") + "/callback"
+            if proxied not in uris:
+                uris.append(proxied)
+        return uris
 
     def close(self) -> None:
         if self._okta is not None:

@@ -6,6 +6,10 @@ a Host listed in a Gloo Portal ``Portal.spec.domains`` gets the portal web app, 
 anything else goes through the Gloo Mesh VirtualGateway + RouteTables (the Istio ingress
 gateway), with ExtAuthPolicies enforced per route. The routing state is rebuilt from the
 store whenever its resourceVersion moves, so changes apply on the next request.
+
+Behind jupyter-server-proxy the Host is Jupyter's, so no portal domain can match. A proxied
+request (it carries ``X-Forwarded-Prefix``/``-Context``) whose Host matches nothing may then
+name its portal by path, ``/portals/<namespace>/<name>/...``; everything else is unchanged.
 """
 
 from __future__ import annotations
@@ -342,6 +346,39 @@ def _environment_for(snap: Snapshot, host: str) -> Obj | None:
     return None
 
 
+#: Headers jupyter-server-proxy sets to the public path prefix (``<base>/proxy/<port>``).
+PREFIX_HEADERS = ("x-forwarded-prefix", "x-forwarded-context", "x-proxycontextpath")
+PORTALS_PATH = "/portals/"
+
+
+def proxy_prefix(request: Request) -> str | None:
+    """The public path prefix of a proxied request; None for direct requests."""
+    for name in PREFIX_HEADERS:
+        value = request.headers.get(name)
+        if value is not None:
+            return "/" + value.strip("/") if value.strip("/") else ""
+    return None
+
+
+def portal_by_path(snap: Snapshot, path: str) -> tuple[Obj, str, str] | None:
+    """(portal, its base path, the rest) for ``/portals/<ns>/<name>[/rest]``."""
+    if not path.startswith(PORTALS_PATH):
+        return None
+    ns, _, rest = path[len(PORTALS_PATH) :].partition("/")
+    name, _, rest = rest.partition("/")
+    portal = snap.get(PORTAL, "portals", ns, name) if ns and name else None
+    if portal is None:
+        return None
+    return portal, f"{PORTALS_PATH}{ns}/{name}", "/" + rest
+
+
+def public_base(request: Request, prefix: str) -> str:
+    """``<proto>://<host><prefix>``: the browser's view of this server, from forwarded headers."""
+    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
+    return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}{prefix}"
+
+
 def _portal_for(snap: Snapshot, host: str) -> Obj | None:
     for portal in sorted(snap.all(PORTAL, "portals"), key=order_key):
         if any(host_matches(d, host) for d in (portal.get("spec") or {}).get("domains") or []):
@@ -352,8 +389,9 @@ def _portal_for(snap: Snapshot, host: str) -> Obj | None:
 class GatewayApp:
     """The ASGI entry point; keeps one routing snapshot per store resourceVersion."""
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, browser_urls: dict[str, str] | None = None) -> None:
         self.store = store
+        self.browser_urls = browser_urls or {}
         self.jwks = JwksCache()
         self.mesh = MeshGateway(self.jwks)
         self._snap: Snapshot | None = None
@@ -371,7 +409,7 @@ class GatewayApp:
         if self._portal_app is None:
             from .portal import PortalWebApp
 
-            self._portal_app = PortalWebApp(self.store, self.snapshot)
+            self._portal_app = PortalWebApp(self.store, self.snapshot, self.browser_urls)
         return self._portal_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -393,6 +431,14 @@ class GatewayApp:
             await self.portal_app()(portal, scope, receive, send)
             return
         env = _environment_for(snap, host)
+        prefix = proxy_prefix(request) if env is None else None
+        hit = portal_by_path(snap, request.url.path) if prefix is not None else None
+        if prefix is not None and hit is not None:
+            portal, base, rest = hit
+            inner = {**scope, "path": rest, "raw_path": rest.encode()}
+            public = public_base(request, prefix + base)
+            await self.portal_app()(portal, inner, receive, send, public=public)
+            return
         if env is not None:
             response = self.serve_environment(snap, env, request)
         else:
@@ -441,6 +487,9 @@ def strip_base_path(env: Obj, products: list[Obj], path: str) -> str | None:
     return None
 
 
-def create_gateway_app(store: ObjectStore) -> ASGIApp:
-    """The gateway as an ASGI app, reading the store live."""
-    return GatewayApp(store)
+def create_gateway_app(store: ObjectStore, browser_urls: dict[str, str] | None = None) -> ASGIApp:
+    """The gateway as an ASGI app, reading the store live.
+
+    ``browser_urls`` maps the IdP's loopback URL to its public one, for proxied portal logins.
+    """
+    return GatewayApp(store, browser_urls)

@@ -10,6 +10,11 @@ groups come from the claim named ``groupClaimKey`` and are matched to portal Gro
 
 Sessions live in memory (a restart signs everybody out, as a portal pod restart would with
 in-memory sessions); the cookie is HttpOnly, SameSite=Lax, Path=/.
+
+Behind jupyter-server-proxy the gateway passes the portal's public base URL
+(``<proto>://<host><X-Forwarded-Prefix>/portals/<ns>/<name>``): links, form actions,
+redirects and the OIDC ``redirect_uri`` are built on it and cookies are scoped to its path,
+so the browser never leaves the proxied prefix and Jupyter never sees the portal's cookies.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import jwt
@@ -51,6 +57,20 @@ USER_ICON = (
     '<svg width="18" height="18" viewBox="0 0 24 24" aria-hidden="true" fill="currentColor">'
     '<circle cx="12" cy="8" r="4"/><path d="M4 21c0-4.4 3.6-7 8-7s8 2.6 8 7z"/></svg>'
 )
+
+
+#: The public base URL of the request being served ("" = direct access, root-relative links).
+#: A context variable so the page helpers need no extra argument; each request is its own task.
+PUBLIC_BASE: ContextVar[str] = ContextVar("portal_public_base", default="")
+
+
+def url(path: str) -> str:
+    """``path`` (root-relative) as the browser must see it: under the public base if proxied."""
+    return PUBLIC_BASE.get() + path
+
+
+def cookie_path() -> str:
+    return urlsplit(PUBLIC_BASE.get()).path or "/"
 
 
 class LoginError(Exception):
@@ -218,10 +238,10 @@ def _page(
         right = (
             f'<span class="user">{USER_ICON}<span data-testid="user-email">'
             f"{html.escape(session.email)}</span> &#9662;</span>"
-            '<a class="button" href="/logout">Logout</a>'
+            f'<a class="button" href="{url("/logout")}">Logout</a>'
         )
     else:
-        right = '<a class="button login" href="/login">Log in</a>'
+        right = f'<a class="button login" href="{url("/login")}">Log in</a>'
     doc = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} | {name}</title>
 <style>
@@ -236,7 +256,7 @@ main{{max-width:900px;margin:32px auto;padding:0 16px}}
 .note{{color:#6b7b8c}} .error{{color:#b00020}} code{{background:#eef2f6;padding:2px 4px}}
 </style></head>
 <body><header><span class="brand">{name}</span>
-<nav><a href="/">Home</a><a href="/apis">APIs</a></nav>
+<nav><a href="{url("/")}">Home</a><a href="{url("/apis")}">APIs</a></nav>
 <div class="right">{right}</div></header>
 <main>{body}</main></body></html>"""
     return HTMLResponse(
@@ -247,17 +267,41 @@ main{{max-width:900px;margin:32px auto;padding:0 16px}}
 class PortalWebApp:
     """One instance serves every Portal; the gateway passes the Portal the Host selected."""
 
-    def __init__(self, store: ObjectStore, snapshot: Callable[[], Snapshot]) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        snapshot: Callable[[], Snapshot],
+        browser_urls: dict[str, str] | None = None,
+    ) -> None:
         self.store = store
+        #: loopback URL -> public URL of the IdP, for authorize redirects of proxied requests
+        #: (the portal's own discovery call is answered with loopback endpoints).
+        self.browser_urls = {k.rstrip("/"): v.rstrip("/") for k, v in (browser_urls or {}).items()}
         self.snapshot = snapshot
         self.oidc = OIDCClient()
         self.pending: dict[str, PendingLogin] = {}
         self.sessions: dict[str, Session] = {}
 
-    async def __call__(self, portal: Obj, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        response = await self.dispatch(portal, request)
-        await response(scope, receive, send)
+    async def __call__(
+        self, portal: Obj, scope: Scope, receive: Receive, send: Send, *, public: str = ""
+    ) -> None:
+        """Serve one request; ``public`` is the portal's base URL behind a proxy ("" = direct)."""
+        token = PUBLIC_BASE.set(public.rstrip("/"))
+        try:
+            request = Request(scope, receive)
+            response = await self.dispatch(portal, request)
+            await response(scope, receive, send)
+        finally:
+            PUBLIC_BASE.reset(token)
+
+    def browser_url(self, endpoint: str) -> str:
+        """The IdP endpoint as a proxied browser must reach it (public instead of loopback)."""
+        if not PUBLIC_BASE.get():
+            return endpoint
+        for loopback, public in self.browser_urls.items():
+            if endpoint == loopback or endpoint.startswith(loopback + "/"):
+                return public + endpoint[len(loopback) :]
+        return endpoint
 
     # -- helpers ----------------------------------------------------------------------------
     def session(self, portal: Obj, request: Request) -> Session | None:
@@ -275,6 +319,8 @@ class PortalWebApp:
 
     @staticmethod
     def redirect_uri(portal: Obj, request: Request) -> str:
+        if PUBLIC_BASE.get():  # proxied: the browser can only come back through the proxy
+            return url("/callback")
         prefix = ((portal.get("spec") or {}).get("oidcAuth") or {}).get("callbackUrlPrefix")
         if prefix:
             return prefix.rstrip("/") + "/callback"
@@ -347,21 +393,21 @@ class PortalWebApp:
             if session
             else '<p class="note">Log in to see the APIs available to you.</p>'
         )
-        body = f'<div class="card"><h1>{title}</h1><p>{desc}</p>{greeting}<a href="/apis">Browse APIs</a></div>'
+        body = f'<div class="card"><h1>{title}</h1><p>{desc}</p>{greeting}<a href="{url("/apis")}">Browse APIs</a></div>'
         return _page(portal, "Home", body, session)
 
     def login_page(self, portal: Obj, session: Session | None) -> Response:
         if session:
-            return RedirectResponse("/", status_code=302)
+            return RedirectResponse(url("/"), status_code=302)
         has_oidc = bool((portal.get("spec") or {}).get("oidcAuth"))
         oidc = (
-            '<p><a class="button" id="oidc-login" href="/login/oidc">Log in with OpenID Connect</a></p>'
+            f'<p><a class="button" id="oidc-login" href="{url("/login/oidc")}">Log in with OpenID Connect</a></p>'
             if has_oidc
             else ""
         )
         body = (
             '<div class="card" id="login-card"><h2>Log in to the Portal</h2>'
-            f'{oidc}<p><a href="/login/credentials">Log in using credentials</a></p></div>'
+            f'{oidc}<p><a href="{url("/login/credentials")}">Log in using credentials</a></p></div>'
         )
         return _page(portal, "Log in", body, None)
 
@@ -371,18 +417,18 @@ class PortalWebApp:
             error = '<p class="error">Invalid username or password.</p>'
         body = (
             '<div class="card"><h2>Log in to the Portal</h2>'
-            '<form method="post" action="/login/credentials">'
+            f'<form method="post" action="{url("/login/credentials")}">'
             '<p><label>Username <input name="username" autocomplete="username"></label></p>'
             '<p><label>Password <input name="password" type="password" autocomplete="current-password"></label></p>'
             f'{error}<p><button class="button" type="submit">Log in</button></p></form>'
-            '<p><a href="/login">Back</a></p></div>'
+            f'<p><a href="{url("/login")}">Back</a></p></div>'
         )
         return _page(portal, "Log in", body, None, status=401 if error else 200)
 
     def error_page(self, portal: Obj, message: str, *, status: int = 400) -> Response:
         body = (
             '<div class="card"><h2>Login failed</h2>'
-            f'<p class="error" id="login-error">{html.escape(message)}</p><p><a href="/login">Try again</a></p></div>'
+            f'<p class="error" id="login-error">{html.escape(message)}</p><p><a href="{url("/login")}">Try again</a></p></div>'
         )
         return _page(portal, "Login failed", body, None, status=status)
 
@@ -396,7 +442,7 @@ class PortalWebApp:
             disco = await self.oidc.discovery(oidc.get("issuer", ""))
         except LoginError as err:
             return self.error_page(portal, str(err), status=502)
-        endpoint = disco.get("authorization_endpoint")
+        endpoint = self.browser_url(disco.get("authorization_endpoint") or "")
         if not endpoint:
             return self.error_page(
                 portal, "the OpenID configuration has no authorization_endpoint", status=502
@@ -430,7 +476,12 @@ class PortalWebApp:
             f"{endpoint}{sep}{query}", status_code=302, headers={"server": SERVER_HEADER}
         )
         resp.set_cookie(
-            STATE_COOKIE, state, max_age=STATE_TTL, path="/", httponly=True, samesite="lax"
+            STATE_COOKIE,
+            state,
+            max_age=STATE_TTL,
+            path=cookie_path(),
+            httponly=True,
+            samesite="lax",
         )
         return resp
 
@@ -491,17 +542,22 @@ class PortalWebApp:
         )
         sid = secrets.token_urlsafe(32)
         self.sessions[sid] = session
-        resp = RedirectResponse("/", status_code=302, headers={"server": SERVER_HEADER})
+        resp = RedirectResponse(url("/"), status_code=302, headers={"server": SERVER_HEADER})
         resp.set_cookie(
-            SESSION_COOKIE, sid, max_age=SESSION_TTL, path="/", httponly=True, samesite="lax"
+            SESSION_COOKIE,
+            sid,
+            max_age=SESSION_TTL,
+            path=cookie_path(),
+            httponly=True,
+            samesite="lax",
         )
-        resp.delete_cookie(STATE_COOKIE, path="/")
+        resp.delete_cookie(STATE_COOKIE, path=cookie_path())
         return resp
 
     def logout(self, request: Request) -> Response:
         self.sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
-        resp = RedirectResponse("/", status_code=302, headers={"server": SERVER_HEADER})
-        resp.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+        resp = RedirectResponse(url("/"), status_code=302, headers={"server": SERVER_HEADER})
+        resp.delete_cookie(SESSION_COOKIE, path=cookie_path(), httponly=True, samesite="lax")
         return resp
 
     def apis(self, portal: Obj, session: Session | None) -> Response:
@@ -522,7 +578,7 @@ class PortalWebApp:
             envs_html = f'<p class="note">Environments: {env_names}</p>' if env_names else ""
             cards.append(
                 f'<div class="card api-product" data-product="{html.escape(name_of(product))}">'
-                f'<h3><a href="/apis/{html.escape(ns_of(product))}/{html.escape(name_of(product))}">{title}</a></h3>'
+                f'<h3><a href="{url("/apis/")}{html.escape(ns_of(product))}/{html.escape(name_of(product))}">{title}</a></h3>'
                 f"<p>{desc}</p>{envs_html}</div>"
             )
         if cards:

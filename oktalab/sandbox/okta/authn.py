@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -116,12 +117,17 @@ def end_session(org: OktaOrg, request: Request) -> None:
         org.delete("session", digest(sid))
 
 
+def cookie_path(org: OktaOrg) -> str:
+    """The org URL's path: behind a proxy the cookie must not reach Jupyter or other apps."""
+    return urlsplit(org.org_url).path.rstrip("/") or "/"
+
+
 def set_session_cookie(org: OktaOrg, response: Response, sid: str) -> None:
     response.set_cookie(
         COOKIE,
         sid,
         max_age=SESSION_TTL,
-        path="/",
+        path=cookie_path(org),
         httponly=True,
         samesite="lax",
         secure=org.org_url.startswith("https://"),
@@ -130,7 +136,11 @@ def set_session_cookie(org: OktaOrg, response: Response, sid: str) -> None:
 
 def clear_session_cookie(org: OktaOrg, response: Response) -> None:
     response.delete_cookie(
-        COOKIE, path="/", httponly=True, samesite="lax", secure=org.org_url.startswith("https://")
+        COOKIE,
+        path=cookie_path(org),
+        httponly=True,
+        samesite="lax",
+        secure=org.org_url.startswith("https://"),
     )
 
 
