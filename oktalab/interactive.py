@@ -8,7 +8,7 @@ Secrets are never parameters and never widget state: :class:`SecretsForm` copies
 widget's value into this kernel's environment and clears the widget at once, so a notebook
 saved with widget state holds nothing secret (notebooks.md, section 4). ``getpass`` is the
 console alternative (:func:`ask_secret`). Like the rest of the client room, this module never
-imports ``oktalab.sandbox``: the sandbox is driven through the CLI in a child process.
+imports the sandbox package: the sandbox is driven through the CLI in a child process.
 """
 
 from __future__ import annotations
