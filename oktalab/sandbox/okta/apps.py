@@ -32,7 +32,16 @@ from .errors import (
 )
 from .filters import compile_filter
 from .org import OktaOrg, new_id, now_iso
-from .web import json_response, no_content, org_of, paginate, read_json, require_admin
+from .web import (
+    LIFECYCLE_STATUS,
+    json_response,
+    lifecycle_action,
+    no_content,
+    org_of,
+    paginate,
+    read_json,
+    require_admin,
+)
 
 KIND = "app"
 SECRET = "secret"
@@ -686,10 +695,8 @@ async def app_lifecycle(request: Request) -> Response:
     require_admin(request, "okta.apps.manage")
     org = org_of(request)
     app = get_app(org, request.path_params["appId"])
-    action = request.path_params["action"]
-    if action not in ("activate", "deactivate"):
-        raise not_found(f"Resource not found: {action} (Lifecycle)")
-    app["status"] = "ACTIVE" if action == "activate" else "INACTIVE"
+    action = lifecycle_action(request)
+    app["status"] = LIFECYCLE_STATUS[action]
     app["lastUpdated"] = now_iso()
     org.put(KIND, app["id"], app)
     return json_response({})

@@ -27,7 +27,16 @@ from .errors import (
 )
 from .expressions import Context, ExpressionError, compile_expression
 from .org import OktaOrg, new_id, now_iso
-from .web import json_response, no_content, org_of, paginate, read_json, require_admin
+from .web import (
+    LIFECYCLE_STATUS,
+    json_response,
+    lifecycle_action,
+    no_content,
+    org_of,
+    paginate,
+    read_json,
+    require_admin,
+)
 
 SERVER = "authserver"
 CLAIM = "claim"
@@ -705,10 +714,8 @@ async def server_lifecycle(request: Request) -> Response:
     require_admin(request, "okta.authorizationServers.manage")
     org = org_of(request)
     server = resolve_server(org, request.path_params["asId"])
-    action = request.path_params["action"]
-    if action not in ("activate", "deactivate"):
-        raise not_found(f"Resource not found: {action} (Lifecycle)")
-    server["status"] = "ACTIVE" if action == "activate" else "INACTIVE"
+    action = lifecycle_action(request)
+    server["status"] = LIFECYCLE_STATUS[action]
     server["lastUpdated"] = now_iso()
     org.put(SERVER, server["id"], server)
     return no_content()
@@ -927,10 +934,8 @@ async def policy_lifecycle(request: Request) -> Response:
     require_admin(request, "okta.authorizationServers.manage")
     org = org_of(request)
     server, policy = _policy(org, request)
-    action = request.path_params["action"]
-    if action not in ("activate", "deactivate"):
-        raise not_found(f"Resource not found: {action} (Lifecycle)")
-    policy["status"] = "ACTIVE" if action == "activate" else "INACTIVE"
+    action = lifecycle_action(request)
+    policy["status"] = LIFECYCLE_STATUS[action]
     policy["lastUpdated"] = now_iso()
     org.put(POLICY, policy["id"], policy, parent=server["id"])
     return no_content()
@@ -999,10 +1004,8 @@ async def rule_lifecycle(request: Request) -> Response:
     require_admin(request, "okta.authorizationServers.manage")
     org = org_of(request)
     _, policy, rule = _rule(org, request)
-    action = request.path_params["action"]
-    if action not in ("activate", "deactivate"):
-        raise not_found(f"Resource not found: {action} (Lifecycle)")
-    rule["status"] = "ACTIVE" if action == "activate" else "INACTIVE"
+    action = lifecycle_action(request)
+    rule["status"] = LIFECYCLE_STATUS[action]
     rule["lastUpdated"] = now_iso()
     org.put(RULE, rule["id"], rule, parent=policy["id"])
     return no_content()

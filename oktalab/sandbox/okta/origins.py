@@ -16,7 +16,16 @@ from starlette.routing import Route
 
 from .errors import not_found, validation
 from .org import OktaOrg, new_id, now_iso
-from .web import json_response, no_content, org_of, paginate, read_json, require_admin
+from .web import (
+    LIFECYCLE_STATUS,
+    json_response,
+    lifecycle_action,
+    no_content,
+    org_of,
+    paginate,
+    read_json,
+    require_admin,
+)
 
 KIND = "trusted_origin"
 CORS_PREFIXES = ("/oauth2/", "/.well-known/", "/api/v1/authn", "/api/v1/sessions")
@@ -150,10 +159,8 @@ async def origin_lifecycle(request: Request) -> Response:
     require_admin(request, "okta.trustedOrigins.manage")
     org = org_of(request)
     doc = _get(org, request.path_params["originId"])
-    action = request.path_params["action"]
-    if action not in ("activate", "deactivate"):
-        raise not_found(f"Resource not found: {action} (Lifecycle)")
-    doc["status"] = "ACTIVE" if action == "activate" else "INACTIVE"
+    action = lifecycle_action(request)
+    doc["status"] = LIFECYCLE_STATUS[action]
     doc["lastUpdated"] = now_iso()
     org.put(KIND, doc["id"], doc)
     return json_response(render(org, doc))

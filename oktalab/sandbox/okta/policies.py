@@ -24,7 +24,15 @@ from .errors import (
     want_str_list,
 )
 from .org import OktaOrg, new_id, now_iso
-from .web import json_response, no_content, org_of, read_json, require_admin
+from .web import (
+    LIFECYCLE_STATUS,
+    json_response,
+    lifecycle_action,
+    no_content,
+    org_of,
+    read_json,
+    require_admin,
+)
 
 KIND = "policy"
 RULE = "policy_rule"
@@ -336,12 +344,10 @@ async def policy_lifecycle(request: Request) -> Response:
     require_admin(request, "okta.policies.manage")
     org = org_of(request)
     policy = get_policy(org, request.path_params["policyId"])
-    action = request.path_params["action"]
-    if action not in ("activate", "deactivate"):
-        raise not_found(f"Resource not found: {action} (Lifecycle)")
+    action = lifecycle_action(request)
     if action == "deactivate" and policy.get("system"):
         raise OktaApiError("E0000006")
-    policy["status"] = "ACTIVE" if action == "activate" else "INACTIVE"
+    policy["status"] = LIFECYCLE_STATUS[action]
     policy["lastUpdated"] = now_iso()
     org.put(KIND, policy["id"], policy)
     return no_content()
@@ -459,12 +465,10 @@ async def rule_lifecycle(request: Request) -> Response:
     org = org_of(request)
     policy = get_policy(org, request.path_params["policyId"])
     rule = _get_rule(org, policy["id"], request.path_params["ruleId"])
-    action = request.path_params["action"]
-    if action not in ("activate", "deactivate"):
-        raise not_found(f"Resource not found: {action} (Lifecycle)")
+    action = lifecycle_action(request)
     if rule.get("system") and action == "deactivate":
         raise OktaApiError("E0000006")
-    rule["status"] = "ACTIVE" if action == "activate" else "INACTIVE"
+    rule["status"] = LIFECYCLE_STATUS[action]
     org.put(RULE, rule["id"], rule, parent=policy["id"])
     return no_content()
 

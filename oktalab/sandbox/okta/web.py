@@ -11,7 +11,7 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .errors import OktaApiError
+from .errors import OktaApiError, not_found
 from .org import OktaOrg, now_iso
 
 
@@ -102,6 +102,17 @@ def require_admin(request: Request, scope: str | None = None, *, ssws_only: bool
             )
         return
     raise OktaApiError("E0000011")
+
+
+LIFECYCLE_STATUS = {"activate": "ACTIVE", "deactivate": "INACTIVE"}
+
+
+def lifecycle_action(request: Request) -> str:
+    """The ``{action}`` of a ``…/lifecycle/{action}`` path; anything else is Okta's 404."""
+    action = str(request.path_params["action"])
+    if action not in LIFECYCLE_STATUS:
+        raise not_found(f"Resource not found: {action} (Lifecycle)")
+    return action
 
 
 def parse_limit(request: Request, default: int, maximum: int = 200) -> int:
