@@ -78,7 +78,10 @@ def test_secret_holds_the_client_secret_byte_for_byte(both: dict, sandbox: dict[
 
 
 def test_portal_kinds_report_succeeded(both: dict, sandbox: dict[str, str]) -> None:
-    for kind, name in [("portal", "petstore-portal"), ("groups.portal.gloo.solo.io", "oidc-group")]:
+    for kind, name in [
+        ("portals.portal.gloo.solo.io", "petstore-portal"),
+        ("groups.portal.gloo.solo.io", "oidc-group"),
+    ]:
         proc = kubectl(
             sandbox, "get", kind, name, "-n", "default", "-o", "jsonpath={.status.state}"
         )
@@ -134,7 +137,12 @@ def test_each_teardown_leaves_the_other_guide_intact(
         ).returncode
         == 0
     )
-    assert kubectl(sandbox, "get", "portal", "petstore-portal", "-n", "default").returncode != 0
+    assert (
+        kubectl(
+            sandbox, "get", "portals.portal.gloo.solo.io", "petstore-portal", "-n", "default"
+        ).returncode
+        != 0
+    )
     code, rows, text = run(sandbox, "teardown", str(both["g1"]), "--out", str(tmp_path / "t1"))
     assert code == 0, text[-3000:]
     assert (

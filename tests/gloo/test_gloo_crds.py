@@ -18,8 +18,12 @@ PROTOS = SPECS / "gloo-mesh-v2.5-protos" / "api"
 Schema = dict[str, Any]
 
 
-def ours(kind: str) -> Schema:
-    crd = next(c for c in load_crds() if c["spec"]["names"]["kind"] == kind)
+def ours(kind: str, group: str = "") -> Schema:
+    crd = next(
+        c
+        for c in load_crds()
+        if c["spec"]["names"]["kind"] == kind and (not group or c["spec"]["group"] == group)
+    )
     return crd
 
 
@@ -154,15 +158,18 @@ def check_against(
         "VirtualGateway",
         "Workspace",
         "WorkspaceSettings",
+        "Portal@apimanagement.gloo.solo.io",
+        "PortalGroup",
     ],
 )
 def test_fields_match_protos(kind: str) -> None:
     if not PROTOS.exists():
         pytest.skip("protos absent")
     messages = parse_protos()
+    kind, _, group = kind.partition("@")
     if f"{kind}Spec" not in messages:
         pytest.skip(f"{kind}Spec not in the protos")
-    schema = ours(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    schema = ours(kind, group)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
     problems: list[str] = []
     for part, suffix in (("spec", "Spec"), ("status", "Status")):
         check_against(messages, schema[part], f"{kind}{suffix}", part, problems)

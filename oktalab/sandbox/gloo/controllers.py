@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..kube.store import ObjectStore, StoreAlreadyExists, StoreConflict, StoreNotFound, WatchEvent
-from . import access
+from . import access, apim
 from .apps import PETSTORE_OPENAPI
 from .extauth import validate_authconfig_spec
 from .model import (
     ADMIN,
+    APIM,
     ENTERPRISE,
     EXT_AUTH_NAMESPACE,
     NETWORKING,
@@ -254,6 +255,7 @@ class GlooControllers:
         self._reconcile_workspaces(snap)
         self._reconcile_authconfigs(snap)
         self._reconcile_portal(snap)
+        self._reconcile_apim(snap)
 
     def _server_check(self, policy: Obj, snap: Snapshot) -> str | None:
         ref = policy_server_ref(policy)
@@ -573,6 +575,20 @@ class GlooControllers:
             "spec": spec,
             "status": status,
         }
+
+    # -- Gloo Platform Portal (apimanagement.gloo.solo.io/v2) -------------------------------
+    def _reconcile_apim(self, snap: Snapshot) -> None:
+        workspace = self._workspace_for_namespace(snap)
+        for portal, state, message, counters in apim.portal_statuses(snap, workspace):
+            self._set_status(
+                APIM, "portals", portal, gmg_status(portal, state, message, **counters)
+            )
+        for group in snap.all(APIM, "portalgroups"):
+            state, message = apim.group_problem(group, snap)
+            status = gmg_status(
+                group, state, message, ownedByWorkspace=workspace.get(ns_of(group), "")
+            )
+            self._set_status(APIM, "portalgroups", group, status)
 
     # -- Gloo Portal 1.x --------------------------------------------------------------------
     def _reconcile_portal(self, snap: Snapshot) -> None:

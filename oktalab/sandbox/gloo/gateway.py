@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..kube.store import ObjectStore
-from . import apps
+from . import apim, apps
 from .access import environment_products
 from .extauth import Decision, JwksCache, authorize
 from .model import (
@@ -153,8 +153,9 @@ def _best_score(matchers: list[Obj], request: Request) -> tuple[int, int] | None
 class MeshGateway:
     """VirtualGateway + RouteTables + ExtAuthPolicies, as the Istio ingress gateway runs them."""
 
-    def __init__(self, jwks: JwksCache) -> None:
+    def __init__(self, jwks: JwksCache, store: ObjectStore | None = None) -> None:
         self.jwks = jwks
+        self.store = store
 
     # -- routing ----------------------------------------------------------------------------
     def candidates(self, snap: Snapshot, host: str) -> list[Candidate]:
@@ -270,10 +271,18 @@ class MeshGateway:
         if not decision.allowed:
             log.info("ext-auth denied %s %s: %s", request.method, request.url.path, decision.reason)
             return Response(status_code=decision.status, headers={"server": MESH_SERVER})
-        return self.upstream(snap, cand, request, decision.upstream_headers)
+        return self.upstream(
+            snap, cand, request, decision.upstream_headers, validated=decision.reason == "ok"
+        )
 
     def upstream(
-        self, snap: Snapshot, cand: Candidate, request: Request, extra: dict[str, str]
+        self,
+        snap: Snapshot,
+        cand: Candidate,
+        request: Request,
+        extra: dict[str, str],
+        *,
+        validated: bool = False,
     ) -> Response:
         route = cand.route
         if "directResponse" in route:
@@ -328,7 +337,11 @@ class MeshGateway:
                 None,
             )
             path = rewrite + path[len(prefix) :] if prefix and path.startswith(prefix) else rewrite
-        if svc_name == "petstore":
+        if (svc_ns, svc_name) == apim.PORTAL_FRONTEND:
+            return self.frontend(path)
+        if (svc_ns, svc_name) == apim.PORTAL_SERVER:
+            status, body = apim.portal_server(snap, request.method, path, headers, validated)
+        elif svc_name == "petstore":
             status, body = apps.petstore(request.method, path)
         else:
             status, body = apps.bookinfo(svc_name, request.method, path, headers)
@@ -337,6 +350,16 @@ class MeshGateway:
             status_code=status,
             headers={"server": MESH_SERVER, "x-envoy-upstream-service-time": "1"},
         )
+
+    def frontend(self, path: str) -> Response:
+        """The portal frontend app: its settings at ``/config.json``, else the one page."""
+        headers = {"server": MESH_SERVER, "cache-control": "no-store"}
+        if path.endswith("/config.json"):
+            cm = None
+            if self.store is not None:
+                cm = self.store.get("", "configmaps", apim.PORTAL_FRONTEND[0], apim.FRONTEND_CONFIG)
+            return JSONResponse(apim.frontend_config(cm), headers=headers)
+        return Response(apim.frontend_page(), media_type="text/html", headers=headers)
 
 
 def _environment_for(snap: Snapshot, host: str) -> Obj | None:
@@ -393,7 +416,7 @@ class GatewayApp:
         self.store = store
         self.browser_urls = browser_urls or {}
         self.jwks = JwksCache()
-        self.mesh = MeshGateway(self.jwks)
+        self.mesh = MeshGateway(self.jwks, store)
         self._snap: Snapshot | None = None
         self._snap_rv = -1
         self._portal_app: Any = None

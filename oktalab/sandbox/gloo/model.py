@@ -20,6 +20,7 @@ NETWORKING = "networking.gloo.solo.io"
 SECURITY = "security.policy.gloo.solo.io"
 ENTERPRISE = "enterprise.gloo.solo.io"
 PORTAL = "portal.gloo.solo.io"
+APIM = "apimanagement.gloo.solo.io"
 CRD_GROUP = "apiextensions.k8s.io"
 
 #: (group, plural) of every kind the controllers and the gateway read.
@@ -39,6 +40,8 @@ WATCHED: tuple[tuple[str, str], ...] = (
     (PORTAL, "environments"),
     (PORTAL, "apiproducts"),
     (PORTAL, "apidocs"),
+    (APIM, "portals"),
+    (APIM, "portalgroups"),
 )
 WATCHED_GROUPS = frozenset(g for g, _ in WATCHED)
 

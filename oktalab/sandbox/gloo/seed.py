@@ -396,6 +396,26 @@ def seed_cluster(
         pod_suffix="7c9d8f6b5-x2k4p",
         cluster_ip="10.96.20.10",
     )
+    _workload(
+        store,
+        "gloo-mesh",
+        "gloo-mesh-portal-server",
+        {"app": "gloo-mesh-portal-server"},
+        "gcr.io/gloo-mesh/gloo-mesh-portal-server:2.5.0",
+        [{"name": "http", "port": 8080, "targetPort": 8080}],
+        pod_suffix="6b7f9d4c8-q8w2e",
+        cluster_ip="10.96.20.20",
+    )
+    _workload(
+        store,
+        "gloo-mesh",
+        "portal-frontend",
+        {"app": "portal-frontend"},
+        "gcr.io/solo-public/docs/portal-frontend:latest",
+        [{"name": "http", "port": 4000, "targetPort": 4000}],
+        pod_suffix="5c8d7b6f9-m3n7k",
+        cluster_ip="10.96.20.21",
+    )
     for i, app in enumerate(BOOKINFO_APPS):
         _workload(
             store,
