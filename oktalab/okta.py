@@ -334,3 +334,18 @@ class OktaClient:
 
     def delete_claim(self, server_id: str, claim_id: str) -> None:
         self.delete(f"/api/v1/authorizationServers/{quote(server_id)}/claims/{quote(claim_id)}")
+
+    # -- trusted origins (CORS / redirect), /api/v1/trustedOrigins ---------------------------
+    def trusted_origins(self) -> list[Json]:
+        """Every Trusted Origin of the org (all pages)."""
+        return list(self.paginate("/api/v1/trustedOrigins"))
+
+    def create_trusted_origin(self, body: Json) -> Json:
+        """``body``: ``{"name", "origin", "scopes": [{"type": "CORS"|"REDIRECT"}]}``."""
+        return self.post("/api/v1/trustedOrigins", body)
+
+    def replace_trusted_origin(self, origin_id: str, body: Json) -> Json:
+        return self.put(f"/api/v1/trustedOrigins/{quote(origin_id)}", body)
+
+    def delete_trusted_origin(self, origin_id: str) -> None:
+        self.delete(f"/api/v1/trustedOrigins/{quote(origin_id)}")

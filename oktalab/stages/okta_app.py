@@ -13,6 +13,7 @@ from ..errors import VerificationError
 from ..params import AppParams
 from ..results import StageResult
 from ..settings import Secret
+from . import trusted_origins
 from .context import Context
 
 STAGE = "okta_app"
@@ -118,6 +119,8 @@ def run(ctx: Context, result: StageResult) -> None:
     ctx.state["app"] = {"id": app["id"], "client_id": client_id, "label": p.label, "type": p.type}
     if p.assign_everyone:
         assign_group(ctx, result, "assign Everyone", app, okta.everyone_group()["id"], "Everyone")
+    if p.type == "browser":  # the browser's token request is cross-origin (issue 18 item 10)
+        trusted_origins.ensure(ctx, result, ctx.redirect_uris())
 
 
 def assign_group(

@@ -108,6 +108,16 @@ def run(ctx: Context, result: StageResult) -> None:
             lambda k: okta.delete_policy(k),
             ledger_kind="okta_policy",
         )
+    for entry in ctx.ledger.items("okta_trusted_origin"):
+        _okta_delete(
+            ctx,
+            result,
+            "TrustedOrigin",
+            entry["key"],
+            entry.get("origin", entry["key"]),
+            lambda k: okta.delete_trusted_origin(k),
+            ledger_kind="okta_trusted_origin",
+        )
     for entry in ctx.ledger.items("okta_app"):
 
         def drop_app(k: str) -> None:
