@@ -162,6 +162,11 @@ class KubernetesParams(_Model):
         "cluster1", description="Gloo cluster name used in references ($CLUSTER_NAME)"
     )
     context: str | None = Field(None, description="kubeconfig context; default: the current one")
+    force_conflicts: bool = Field(
+        False,
+        description="server-side apply with force=true: take fields another field manager owns "
+        "on objects this set owns (kubectl's --force-conflicts); never takes others' objects",
+    )
 
     _c = field_validator("cluster_name")(lambda cls, v: _dns_label(v, "a cluster name"))
 
@@ -353,8 +358,18 @@ class ParameterSet(_Model):
     registration: RegistrationParams | None = None
     portal: PortalParams | None = None
     portal_verify: PortalVerifyParams = PortalVerifyParams()
+    adopt: list[str] = Field(
+        default_factory=list,
+        description="existing objects this set may take over, as Kind/namespace/name "
+        "(Kind/name when cluster-scoped); anything else owned by others is never changed",
+    )
 
     _n = field_validator("name")(lambda cls, v: _dns_label(v, "a parameter-set name"))
+
+    def adopts(self, kind: str, name: str, namespace: str = "") -> bool:
+        """True when the user opted in to taking over this existing object (``adopt``)."""
+        key = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+        return key in self.adopt
 
     @field_validator("stages")
     @classmethod

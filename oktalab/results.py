@@ -12,9 +12,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Action = Literal["created", "updated", "unchanged", "deleted", "checked", "planned"]
+Action = Literal[
+    "created", "updated", "unchanged", "deleted", "checked", "planned", "adopted", "restored"
+]
 Status = Literal["ok", "failed", "skipped"]
-ACTIONS = frozenset(("created", "updated", "unchanged", "deleted", "checked", "planned"))
+ACTIONS = frozenset(
+    ("created", "updated", "unchanged", "deleted", "checked", "planned", "adopted", "restored")
+)
 STATUSES = frozenset(("ok", "failed", "skipped"))
 COLUMNS = [
     "parameter_set",

@@ -52,8 +52,13 @@ class Ledger:
         self.save()
 
     def save(self) -> None:
+        """Write the ledger, readable by its owner only (0600): adopted objects' prior
+        state may include a Secret's data."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.entries, indent=1))
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(self.entries, indent=1))
 
 
 @dataclass

@@ -11,9 +11,9 @@ import time
 
 from .. import gloo, oidc
 from ..errors import VerificationError
-from ..kube import Obj
 from ..results import StageResult
 from .context import Context
+from .kubeobjects import apply_object
 from .okta_app import client_secret, new_client_secret
 
 STAGE = "portal"
@@ -26,7 +26,6 @@ def run(ctx: Context, result: StageResult) -> None:
     app = ctx.state.get("app")
     if not app:
         raise VerificationError("no app in this run: run the okta_app stage first")
-    kube = ctx.kube
     origin = ctx.portal_origin()
     ctx.env.require("okta_org_url")
     assert ctx.env.okta_org_url
@@ -37,7 +36,8 @@ def run(ctx: Context, result: StageResult) -> None:
     applied: list[tuple[str, str]] = []
     if p.create_prerequisites:
         for manifest in (gloo.api_product(p), gloo.environment(p, origin)):
-            _apply(ctx, result, manifest)
+            if apply_object(ctx, result, manifest) is None:
+                return
             applied.append((manifest["kind"], manifest["metadata"]["name"]))
 
     with result.timed() as t:
@@ -52,11 +52,11 @@ def run(ctx: Context, result: StageResult) -> None:
             action, detail = "unchanged", "the stored secret still authenticates the app"
     result.add("client secret", "ClientSecret", app["label"], action, detail=detail, seconds=t["s"])
     manifest = gloo.client_secret_secret(p, secret.reveal())
-    with result.timed() as t:
-        action, live = kube.ensure(manifest, ps.name)
+    live = apply_object(ctx, result, manifest)
+    if live is None:
+        return
     stored = base64.b64decode((live.get("data") or {}).get(p.secret_key, ""))
     exact = stored == secret.reveal().encode()
-    result.add("apply", "Secret", f"{p.namespace}/{p.secret_name}", action, seconds=t["s"])
     result.add(
         "secret encoding",
         "Secret",
@@ -72,21 +72,13 @@ def run(ctx: Context, result: StageResult) -> None:
         gloo.portal(p, origin=origin, client_id=app["client_id"], issuer=issuer),
         gloo.portal_group(p, ps.group.name),
     ):
-        _apply(ctx, result, manifest)
+        if apply_object(ctx, result, manifest) is None:
+            return
         applied.append((manifest["kind"], manifest["metadata"]["name"]))
 
     for kind, name in applied:
         _wait_succeeded(ctx, result, kind, name)
     ctx.state["portal"] = {"origin": origin, "issuer": issuer}
-
-
-def _apply(ctx: Context, result: StageResult, manifest: Obj) -> None:
-    meta = manifest["metadata"]
-    with result.timed() as t:
-        action, _ = ctx.kube.ensure(manifest, ctx.params.name)
-    result.add(
-        "apply", manifest["kind"], f"{meta['namespace']}/{meta['name']}", action, seconds=t["s"]
-    )
 
 
 def _wait_succeeded(ctx: Context, result: StageResult, kind: str, name: str) -> None:

@@ -7,13 +7,15 @@ before is left alone). Objects already gone are reported, not treated as errors.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import partial
 
-from ..errors import OktaAPIError
-from ..kube import MANAGED_BY, PARAMETER_SET
+from ..errors import KubeAPIError, OktaAPIError
+from ..kube import owned_by
 from ..results import StageResult
 from .context import Context
+from .kubeobjects import LEDGER_KIND, ledger_key
 
 STAGE = "teardown"
 
@@ -40,12 +42,16 @@ def run(ctx: Context, result: StageResult) -> None:
     ps = ctx.params
     if ctx.env.kubeconfig:
         for kind, ns, name in _kube_targets(ctx):
+            key = ledger_key(kind, ns, name)
+            adopted = next((e for e in ctx.ledger.items(LEDGER_KIND) if e["key"] == key), None)
+            if adopted is not None:
+                _restore(ctx, result, kind, ns, name, adopted)
+                continue
             with result.timed() as t:
                 live = ctx.kube.get(kind, name, ns)
-                labels = (live or {}).get("metadata", {}).get("labels") or {}
                 if live is None:
                     action, status, detail = "unchanged", "ok", "not present"
-                elif labels.get(MANAGED_BY) != "oktalab" or labels.get(PARAMETER_SET) != ps.name:
+                elif not owned_by(live, ps.name):
                     action, status, detail = (
                         "unchanged",
                         "skipped",
@@ -142,6 +148,37 @@ def run(ctx: Context, result: StageResult) -> None:
             entry.get("name", entry["key"]),
             lambda k: okta.delete_group(k),
             ledger_kind="okta_group",
+        )
+
+
+def _restore(
+    ctx: Context, result: StageResult, kind: str, ns: str, name: str, entry: dict[str, str]
+) -> None:
+    """Put an adopted object back as the ledger recorded it before adoption."""
+    prior = json.loads(entry["prior"])
+    prior.setdefault("apiVersion", entry.get("api_version", ""))
+    prior.setdefault("kind", kind)
+    with result.timed() as t:
+        try:
+            back = ctx.kube.restore(prior)
+        except KubeAPIError as exc:
+            result.add(
+                "restore", kind, f"{ns}/{name}", "checked", "failed", str(exc), seconds=t["s"]
+            )
+            return
+    ctx.ledger.forget(LEDGER_KIND, entry["key"])
+    if back is None:
+        result.add(
+            "restore", kind, f"{ns}/{name}", "unchanged", detail="not present", seconds=t["s"]
+        )
+    else:
+        result.add(
+            "restore",
+            kind,
+            f"{ns}/{name}",
+            "restored",
+            detail="adopted object put back as it was before adoption",
+            seconds=t["s"],
         )
 
 
