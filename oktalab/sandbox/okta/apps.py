@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import json
 import secrets
 from typing import Any
 
@@ -19,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import groups
+from . import groups, rest
 from .errors import (
     OktaApiError,
     not_found,
@@ -30,18 +29,8 @@ from .errors import (
     want_str,
     want_str_list,
 )
-from .filters import compile_filter
-from .org import OktaOrg, new_id, now_iso
-from .web import (
-    LIFECYCLE_STATUS,
-    json_response,
-    lifecycle_action,
-    no_content,
-    org_of,
-    paginate,
-    read_json,
-    require_admin,
-)
+from .state import OrgState, new_id, now_iso
+from .web import bool_param, json_response, no_content, org_of, read_json, require_admin
 
 KIND = "app"
 SECRET = "secret"
@@ -118,14 +107,12 @@ def generate_secret() -> str:
     return secrets.token_urlsafe(48)[:64]
 
 
-def get_app(org: OktaOrg, app_id: str) -> dict[str, Any]:
-    app = org.get(KIND, app_id)
-    if app is None:
-        raise not_found(f"Resource not found: {app_id} (AppInstance)")
-    return app
+def get_app(org: OrgState, app_id: str) -> dict[str, Any]:
+    """The app with this id, else Okta's 404 (``… (AppInstance)``)."""
+    return APPS.find(org, app_id)
 
 
-def find_by_client_id(org: OktaOrg, client_id: str) -> dict[str, Any] | None:
+def find_by_client_id(org: OrgState, client_id: str) -> dict[str, Any] | None:
     app = org.get(KIND, client_id)
     if app is not None and app.get("signOnMode") == "OPENID_CONNECT":
         return app
@@ -144,14 +131,9 @@ def oauth_credentials(app: dict[str, Any]) -> dict[str, Any]:
     return (app.get("credentials") or {}).get("oauthClient") or {}
 
 
-def render(
-    org: OktaOrg, app: dict[str, Any], *, client_secret: str | None = None
-) -> dict[str, Any]:
+def render(org: OrgState, app: dict[str, Any], base: str) -> dict[str, Any]:
     out = copy.deepcopy(app)
     app_id = app["id"]
-    base = f"/api/v1/apps/{app_id}"
-    if client_secret is not None:
-        out["credentials"]["oauthClient"]["client_secret"] = client_secret
     # the spec types these as non-nullable strings: omit rather than send null
     out["accessibility"] = {k: v for k, v in out.get("accessibility", {}).items() if v is not None}
     lifecycle = "deactivate" if app["status"] == "ACTIVE" else "activate"
@@ -455,7 +437,7 @@ def _visibility(body: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def build_app(
-    org: OktaOrg, body: dict[str, Any], existing: dict[str, Any] | None = None
+    org: OrgState, body: dict[str, Any], existing: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], str | None]:
     """Validated app document (plus a new plaintext secret to show once, if any)."""
     label, mode = _base_fields(body)
@@ -526,7 +508,7 @@ def build_app(
     return app, new_secret
 
 
-def add_secret(org: OktaOrg, app_id: str, secret: str, status: str = "ACTIVE") -> dict[str, Any]:
+def add_secret(org: OrgState, app_id: str, secret: str, status: str = "ACTIVE") -> dict[str, Any]:
     now = now_iso()
     sid = new_id("ocs")
     doc = {
@@ -541,7 +523,7 @@ def add_secret(org: OktaOrg, app_id: str, secret: str, status: str = "ACTIVE") -
     return org.put(SECRET, sid, doc, parent=app_id)
 
 
-def verify_client_secret(org: OktaOrg, app: dict[str, Any], secret: str) -> bool:
+def verify_client_secret(org: OrgState, app: dict[str, Any], secret: str) -> bool:
     digest = secret_hash(secret)
     return any(
         s["status"] == "ACTIVE" and hmac.compare_digest(s["hash"], digest)
@@ -549,10 +531,9 @@ def verify_client_secret(org: OktaOrg, app: dict[str, Any], secret: str) -> bool
     )
 
 
-def render_secret(
-    org: OktaOrg, app_id: str, doc: dict[str, Any], plain: str | None = None
-) -> dict[str, Any]:
-    base = f"/api/v1/apps/{app_id}/credentials/secrets/{doc['id']}"
+def render_secret(org: OrgState, doc: dict[str, Any], base: str) -> dict[str, Any]:
+    """A client secret as listed: masked to its last four characters (Okta shows the plain
+    value once, in the answer to its creation)."""
     links: dict[str, Any] = {}
     if doc["status"] == "ACTIVE":
         links["deactivate"] = {
@@ -568,7 +549,7 @@ def render_secret(
     return {
         "id": doc["id"],
         "status": doc["status"],
-        "client_secret": plain if plain is not None else doc["masked"],
+        "client_secret": doc["masked"],
         "secret_hash": doc["secret_hash"],
         "created": doc["created"],
         "lastUpdated": doc["lastUpdated"],
@@ -576,14 +557,14 @@ def render_secret(
     }
 
 
-def is_assigned(org: OktaOrg, app_id: str, user_id: str) -> bool:
+def is_assigned(org: OrgState, app_id: str, user_id: str) -> bool:
     if org.links(APP_USER, a=app_id, b=user_id):
         return True
     assigned = {b for _, b, _ in org.links(APP_GROUP, a=app_id)}
     return bool(assigned & set(groups.user_group_ids(org, user_id)))
 
 
-def policy_of(org: OktaOrg, app_id: str, policy_type: str) -> dict[str, Any] | None:
+def policy_of(org: OrgState, app_id: str, policy_type: str) -> dict[str, Any] | None:
     for _, pid, _ in org.links(APP_POLICY, a=app_id):
         policy = org.get("policy", pid)
         if policy and policy.get("type") == policy_type:
@@ -591,81 +572,42 @@ def policy_of(org: OktaOrg, app_id: str, policy_type: str) -> dict[str, Any] | N
     return None
 
 
-def _bool_param(request: Request, name: str, default: bool) -> bool:
-    raw = request.query_params.get(name)
-    return default if raw is None else raw.lower() == "true"
-
-
 # ---- apps ------------------------------------------------------------------------------------
 
 
-async def list_apps(request: Request) -> Response:
-    require_admin(request, "okta.apps.read")
-    org = org_of(request)
-    apps = org.list(KIND)
-    q = request.query_params.get("q")
-    if q:
-        low = q.lower()
-        apps = [
-            a
-            for a in apps
-            if a.get("name", "").lower().startswith(low)
-            or a.get("label", "").lower().startswith(low)
-        ]
-    text = request.query_params.get("filter")
-    if text:
-        try:
-            pred = compile_filter(
-                text,
-                {
-                    "id",
-                    "status",
-                    "name",
-                    "credentials.signing.kid",
-                    "settings.slo.enabled",
-                    "user.id",
-                    "group.id",
-                },
-            )
-        except ValueError as exc:
-            raise OktaApiError("E0000031") from exc
-
-        def view(a: dict[str, Any]) -> dict[str, Any]:
-            uids = [b for _, b, _ in org.links(APP_USER, a=a["id"])]
-            gids = [b for _, b, _ in org.links(APP_GROUP, a=a["id"])]
-            for gid in gids:
-                if org.get("group", gid):
-                    uids.extend(groups.member_ids(org, gid))
-            return {**a, "user": {"id": uids}, "group": {"id": gids}}
-
-        apps = [a for a in apps if pred(view(a))]
-    return paginate(request, [render(org, a) for a in apps], default_limit=200)
+def filter_view(org: OrgState, app: dict[str, Any]) -> dict[str, Any]:
+    """What ``filter`` sees of an app: its fields plus ``user.id`` and ``group.id`` (assigned)."""
+    uids = [b for _, b, _ in org.links(APP_USER, a=app["id"])]
+    gids = [b for _, b, _ in org.links(APP_GROUP, a=app["id"])]
+    for gid in gids:
+        if org.get("group", gid):
+            uids.extend(groups.member_ids(org, gid))
+    return {**app, "user": {"id": uids}, "group": {"id": gids}}
 
 
-async def create_app(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    body = await read_json(request, required=True)
+def with_secret(shown: dict[str, Any], secret: str | None) -> dict[str, Any]:
+    """The answer to a create or replace that made a secret: the only time Okta shows it."""
+    if secret is not None:
+        shown["credentials"]["oauthClient"]["client_secret"] = secret
+    return shown
+
+
+async def create_app(ctx: rest.Ctx) -> Response:
+    org = ctx.org
+    body = await read_json(ctx.request, required=True)
     app, secret = build_app(org, body)
-    if not _bool_param(request, "activate", True):
+    if not bool_param(ctx.request, "activate", True):
         app["status"] = "INACTIVE"
     org.put(KIND, app["id"], app)
     if secret is not None:
         add_secret(org, app["id"], secret)
-    return json_response(render(org, app, client_secret=secret))
+    return json_response(with_secret(ctx.show(app), secret))
 
 
-async def get_app_ep(request: Request) -> Response:
-    require_admin(request, "okta.apps.read")
-    org = org_of(request)
-    return json_response(render(org, get_app(org, request.path_params["appId"])))
-
-
-async def replace_app(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    existing = get_app(org, request.path_params["appId"])
-    body = await read_json(request, required=True)
+async def replace_app(ctx: rest.Ctx) -> Response:
+    org, existing = ctx.org, ctx.doc
+    assert existing is not None
+    body = await read_json(ctx.request, required=True)
     app, secret = build_app(org, body, existing)
     org.put(KIND, app["id"], app)
     if secret is not None:
@@ -673,249 +615,53 @@ async def replace_app(request: Request) -> Response:
         for old in active:
             org.delete(SECRET, old["id"])
         add_secret(org, app["id"], secret)
-    return json_response(render(org, app, client_secret=secret))
+    return json_response(with_secret(ctx.show(app), secret))
 
 
-async def delete_app(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
+def _refuse_active(ctx: rest.Ctx, app: dict[str, Any]) -> None:
     if app["status"] == "ACTIVE":
         raise OktaApiError("E0000056")
-    for kind in (APP_GROUP, APP_USER, APP_POLICY, APP_GRANT):
-        org.unlink(kind, a=app["id"])
-    for s in org.list(SECRET, parent=app["id"]):
-        org.delete(SECRET, s["id"])
-    org.delete(ID_TOKEN_SETTINGS, app["id"])
-    org.delete(KIND, app["id"])
-    return no_content()
 
 
-async def app_lifecycle(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    action = lifecycle_action(request)
-    app["status"] = LIFECYCLE_STATUS[action]
-    app["lastUpdated"] = now_iso()
-    org.put(KIND, app["id"], app)
-    return json_response({})
-
-
-# ---- group assignments -----------------------------------------------------------------------
-
-
-def render_assignment(org: OktaOrg, app_id: str, gid: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": gid,
-        "priority": data.get("priority", 0),
-        "lastUpdated": data.get("lastUpdated"),
-        "profile": data.get("profile", {}),
-        "_links": {
-            "app": {"href": org.url(f"/api/v1/apps/{app_id}")},
-            "self": {"href": org.url(f"/api/v1/apps/{app_id}/groups/{gid}")},
-            "group": {"href": org.url(f"/api/v1/groups/{gid}")},
-        },
-    }
-
-
-async def put_app_group(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    gid = groups.get_group(org, request.path_params["groupId"])["id"]
-    body = await read_json(request)
-    current = org.links(APP_GROUP, a=app["id"], b=gid)
-    data = dict(current[0][2]) if current else {"priority": len(org.links(APP_GROUP, a=app["id"]))}
-    if body.get("priority") is not None:
-        data["priority"] = want_int(body["priority"], "priority", lo=0, hi=100000)
-    if body.get("profile") is not None:
-        data["profile"] = want_dict(body["profile"], "profile")
-    data.setdefault("profile", {})
-    data["lastUpdated"] = now_iso()
-    org.link(APP_GROUP, app["id"], gid, data)
-    return json_response(render_assignment(org, app["id"], gid, data))
-
-
-async def patch_app_group(request: Request) -> Response:
-    """JSON-Patch-like update of an assignment: ``replace``/``remove`` on /priority, /profile/…"""
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    gid = request.path_params["groupId"]
-    found = org.links(APP_GROUP, a=app["id"], b=gid)
-    if not found:
-        raise not_found(f"Resource not found: {gid} (ApplicationGroupAssignment)")
-    raw = await request.body()
-    try:
-        ops = json.loads(raw) if raw.strip() else []
-    except ValueError as exc:
-        raise OktaApiError("E0000003") from exc
-    if not isinstance(ops, list) or not all(isinstance(o, dict) for o in ops):
-        raise OktaApiError("E0000003")
-    data = dict(found[0][2])
-    profile = dict(data.get("profile") or {})
-    for op in ops:
-        action, path = op.get("op"), op.get("path")
-        if action not in ("replace", "remove") or not isinstance(path, str):
-            raise validation("op", "op: must be 'replace' or 'remove' with a string 'path'")
-        if path == "/priority":
-            if action == "remove":
-                raise validation("path", "path: /priority cannot be removed")
-            data["priority"] = want_int(op.get("value"), "priority", lo=0, hi=100000)
-        elif path.startswith("/profile/") and len(path) > len("/profile/"):
-            key = path[len("/profile/") :]
-            if action == "remove":
-                profile.pop(key, None)
-            else:
-                profile[key] = op.get("value")
-        else:
-            raise validation("path", f"path: '{path}' cannot be updated")
-    data["profile"] = profile
-    data["lastUpdated"] = now_iso()
-    org.link(APP_GROUP, app["id"], gid, data)
-    return json_response(render_assignment(org, app["id"], gid, data))
-
-
-async def get_app_group(request: Request) -> Response:
-    require_admin(request, "okta.apps.read")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    gid = request.path_params["groupId"]
-    found = org.links(APP_GROUP, a=app["id"], b=gid)
-    if not found:
-        raise not_found(f"Resource not found: {gid} (ApplicationGroupAssignment)")
-    return json_response(render_assignment(org, app["id"], gid, found[0][2]))
-
-
-async def list_app_groups(request: Request) -> Response:
-    require_admin(request, "okta.apps.read")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    items = []
-    q = (request.query_params.get("q") or "").lower()
-    for _, gid, data in org.links(APP_GROUP, a=app["id"]):
-        group = org.get("group", gid)
-        if group is None or (q and not group["profile"]["name"].lower().startswith(q)):
-            continue
-        item = render_assignment(org, app["id"], gid, data)
-        if "group" in (request.query_params.get("expand") or ""):
-            item["_embedded"] = {"group": groups.render(org, group)}
-        items.append(item)
-    return paginate(request, items, default_limit=20)
-
-
-async def delete_app_group(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    org.unlink(APP_GROUP, a=app["id"], b=request.path_params["groupId"])
-    return no_content()
-
-
-# ---- app users (read + direct assignment) --------------------------------------------------------
-
-
-def render_app_user(
-    org: OktaOrg, app_id: str, user: dict[str, Any], scope: str, data: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "id": user["id"],
-        "created": data.get("created", user["created"]),
-        "lastUpdated": data.get("lastUpdated", user["lastUpdated"]),
-        "scope": scope,
-        "status": "ACTIVE" if user["status"] == "ACTIVE" else "PROVISIONED",
-        "statusChanged": data.get("created", user["created"]),
-        "passwordChanged": None,
-        "syncState": "DISABLED",
-        "credentials": {"userName": user["profile"]["login"]},
-        "profile": data.get("profile", {}),
-        "_links": {
-            "app": {"href": org.url(f"/api/v1/apps/{app_id}")},
-            "user": {"href": org.url(f"/api/v1/users/{user['id']}")},
-        },
-    }
-
-
-async def list_app_users(request: Request) -> Response:
-    require_admin(request, "okta.apps.read")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    seen: dict[str, dict[str, Any]] = {}
-    for _, uid, data in org.links(APP_USER, a=app["id"]):
-        user = org.get("user", uid)
-        if user:
-            seen[uid] = render_app_user(org, app["id"], user, "USER", data)
-    for _, gid, _ in org.links(APP_GROUP, a=app["id"]):
-        if not org.get("group", gid):
-            continue
-        for uid in groups.member_ids(org, gid):
-            user = org.get("user", uid)
-            if user and uid not in seen:
-                seen[uid] = render_app_user(org, app["id"], user, "GROUP", {})
-    return paginate(request, list(seen.values()), default_limit=50, max_limit=500)
-
-
-async def assign_app_user(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    from .users import get_user
-
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    body = await read_json(request, required=True)
-    user = get_user(org, str(body.get("id", "")))
-    if org.links(APP_USER, a=app["id"], b=user["id"]):
-        raise OktaApiError("E0000062")
-    now = now_iso()
-    data = {"created": now, "lastUpdated": now, "profile": body.get("profile") or {}}
-    org.link(APP_USER, app["id"], user["id"], data)
-    return json_response(render_app_user(org, app["id"], user, "USER", data))
-
-
-async def get_app_user(request: Request) -> Response:
-    require_admin(request, "okta.apps.read")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    uid = request.path_params["userId"]
-    user = org.get("user", uid)
-    if user is None or not is_assigned(org, app["id"], uid):
-        raise not_found(f"Resource not found: {uid} (AppUser)")
-    direct = org.links(APP_USER, a=app["id"], b=uid)
-    scope, data = ("USER", direct[0][2]) if direct else ("GROUP", {})
-    return json_response(render_app_user(org, app["id"], user, scope, data))
-
-
-async def delete_app_user(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    if not org.unlink(APP_USER, a=app["id"], b=request.path_params["userId"]):
-        raise not_found(f"Resource not found: {request.path_params['userId']} (AppUser)")
-    return no_content()
+APPS = rest.Resource(
+    kind=KIND,
+    path="/api/v1/apps",
+    id_param="appId",
+    okta_type="AppInstance",
+    prefix="0oa",
+    scope="okta.apps",
+    render=render,
+    schema="Application",
+    listing=rest.Listing(
+        default_limit=200,
+        q=("name", "label"),
+        filter=frozenset(
+            {
+                "id",
+                "status",
+                "name",
+                "credentials.signing.kid",
+                "settings.slo.enabled",
+                "user.id",
+                "group.id",
+            }
+        ),
+        view=filter_view,
+    ),
+    lifecycle=rest.Lifecycle(answer="empty"),
+    delete_check=_refuse_active,
+    links=((APP_GROUP, "a"), (APP_USER, "a"), (APP_POLICY, "a"), (APP_GRANT, "a")),
+    on_delete=lambda ctx, app: ctx.org.delete(ID_TOKEN_SETTINGS, app["id"]),
+    custom={"create": create_app, "replace": replace_app},
+)
 
 
 # ---- client secrets --------------------------------------------------------------------------
 
 
-def _get_secret(org: OktaOrg, app_id: str, secret_id: str) -> dict[str, Any]:
-    for s in org.list(SECRET, parent=app_id):
-        if s["id"] == secret_id:
-            return s
-    raise not_found(f"Resource not found: {secret_id} (OAuth2ClientSecret)")
-
-
-async def list_secrets(request: Request) -> Response:
-    require_admin(request, "okta.apps.read")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    items = [render_secret(org, app["id"], s) for s in org.list(SECRET, parent=app["id"])]
-    return json_response(items)
-
-
-async def create_secret(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
+async def create_secret(ctx: rest.Ctx) -> Response:
+    org, app = ctx.org, ctx.parent
+    assert app is not None
     if app.get("signOnMode") != "OPENID_CONNECT" or (
         oauth_credentials(app).get("token_endpoint_auth_method") not in SECRET_METHODS
     ):
@@ -924,7 +670,7 @@ async def create_secret(request: Request) -> Response:
             "client_secret: Client secrets are only supported for clients that authenticate "
             "with a client secret.",
         )
-    body = await read_json(request)
+    body = await read_json(ctx.request)
     if len(org.list(SECRET, parent=app["id"])) >= 2:
         raise OktaApiError(
             "E0000001",
@@ -937,80 +683,55 @@ async def create_secret(request: Request) -> Response:
     if status not in ("ACTIVE", "INACTIVE"):
         raise validation("status", "status: must be ACTIVE or INACTIVE")
     doc = add_secret(org, app["id"], plain, status)
-    return json_response(render_secret(org, app["id"], doc, plain), status=201)
+    return json_response({**ctx.show(doc), "client_secret": plain}, status=201)
 
 
-async def get_secret(request: Request) -> Response:
-    require_admin(request, "okta.apps.read")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    doc = _get_secret(org, app["id"], request.path_params["secretId"])
-    return json_response(render_secret(org, app["id"], doc))
+def _keep_one_active(ctx: rest.Ctx, doc: dict[str, Any], action: str) -> None:
+    if action != "deactivate" or doc["status"] != "ACTIVE":
+        return
+    others = [
+        s
+        for s in ctx.org.list(SECRET, parent=ctx.parent_id)
+        if s["status"] == "ACTIVE" and s["id"] != doc["id"]
+    ]
+    if not others:
+        raise OktaApiError(
+            "E0000001",
+            "You can't deactivate the only active client secret.",
+            ["You can't deactivate the only active client secret."],
+        )
 
 
-async def secret_lifecycle(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    doc = _get_secret(org, app["id"], request.path_params["secretId"])
-    action = request.path_params["action"]
-    if action == "deactivate":
-        others = [
-            s
-            for s in org.list(SECRET, parent=app["id"])
-            if s["status"] == "ACTIVE" and s["id"] != doc["id"]
-        ]
-        if doc["status"] == "ACTIVE" and not others:
-            raise OktaApiError(
-                "E0000001",
-                "You can't deactivate the only active client secret.",
-                ["You can't deactivate the only active client secret."],
-            )
-        doc["status"] = "INACTIVE"
-    elif action == "activate":
-        doc["status"] = "ACTIVE"
-    else:
-        raise not_found(f"Resource not found: {action} (Lifecycle)")
-    doc["lastUpdated"] = now_iso()
-    org.put(SECRET, doc["id"], doc, parent=app["id"])
-    return json_response(render_secret(org, app["id"], doc))
-
-
-async def delete_secret(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    doc = _get_secret(org, app["id"], request.path_params["secretId"])
+def _refuse_active_secret(ctx: rest.Ctx, doc: dict[str, Any]) -> None:
     if doc["status"] == "ACTIVE":
         raise OktaApiError(
             "E0000001",
             "You can't delete an active client secret. Deactivate the secret before deleting it.",
             ["You can't delete an active client secret. Deactivate the secret before deleting it."],
         )
-    org.delete(SECRET, doc["id"])
-    return no_content()
 
 
-# ---- policies and the internal ID-token groups claim -----------------------------------------------
+SECRETS = rest.Resource(
+    kind=SECRET,
+    path="/api/v1/apps/{appId}/credentials/secrets",
+    id_param="secretId",
+    okta_type="OAuth2ClientSecret",
+    prefix="ocs",
+    scope="okta.apps",
+    render=render_secret,
+    schema="OAuth2ClientSecret",
+    parent=APPS,
+    ops=("list", "create", "get", "delete"),
+    lifecycle=rest.Lifecycle(answer="object", check=_keep_one_active),
+    delete_check=_refuse_active_secret,
+    custom={"create": create_secret},
+)
 
 
-async def assign_policy(request: Request) -> Response:
-    require_admin(request, "okta.apps.manage")
-    org = org_of(request)
-    app = get_app(org, request.path_params["appId"])
-    pid = request.path_params["policyId"]
-    policy = org.get("policy", pid)
-    if policy is None:
-        raise not_found(f"Resource not found: {pid} (Policy)")
-    for _, other, _ in org.links(APP_POLICY, a=app["id"]):
-        existing = org.get("policy", other)
-        if existing is None or existing.get("type") == policy["type"]:
-            org.unlink(APP_POLICY, a=app["id"], b=other)
-    org.link(APP_POLICY, app["id"], pid)
-    return no_content()
+# ---- the internal ID-token groups claim -----------------------------------------------
 
 
-def id_token_settings(org: OktaOrg, app: dict[str, Any]) -> dict[str, Any]:
+def id_token_settings(org: OrgState, app: dict[str, Any]) -> dict[str, Any]:
     stored = org.get(ID_TOKEN_SETTINGS, app["id"]) or {}
     return {
         "name": stored.get("name", ""),
@@ -1064,7 +785,7 @@ async def post_id_token_settings(request: Request) -> Response:
 # ---- scope consent grants (OAuth for Okta: which okta.* scopes a service app may request) ------------
 
 
-def render_grant(org: OktaOrg, app_id: str, grant: dict[str, Any]) -> dict[str, Any]:
+def render_grant(org: OrgState, app_id: str, grant: dict[str, Any]) -> dict[str, Any]:
     return {
         **grant,
         "_links": {
@@ -1128,34 +849,10 @@ async def delete_grant(request: Request) -> Response:
 
 
 routes = [
+    *rest.routes(APPS, SECRETS),
     Route("/api/v1/apps/{appId}/grants", list_grants, methods=["GET"]),
     Route("/api/v1/apps/{appId}/grants", create_grant, methods=["POST"]),
     Route("/api/v1/apps/{appId}/grants/{grantId}", delete_grant, methods=["DELETE"]),
-    Route("/api/v1/apps", list_apps, methods=["GET"]),
-    Route("/api/v1/apps", create_app, methods=["POST"]),
-    Route("/api/v1/apps/{appId}", get_app_ep, methods=["GET"]),
-    Route("/api/v1/apps/{appId}", replace_app, methods=["PUT"]),
-    Route("/api/v1/apps/{appId}", delete_app, methods=["DELETE"]),
-    Route("/api/v1/apps/{appId}/lifecycle/{action}", app_lifecycle, methods=["POST"]),
-    Route("/api/v1/apps/{appId}/groups", list_app_groups, methods=["GET"]),
-    Route("/api/v1/apps/{appId}/groups/{groupId}", put_app_group, methods=["PUT"]),
-    Route("/api/v1/apps/{appId}/groups/{groupId}", get_app_group, methods=["GET"]),
-    Route("/api/v1/apps/{appId}/groups/{groupId}", patch_app_group, methods=["PATCH"]),
-    Route("/api/v1/apps/{appId}/groups/{groupId}", delete_app_group, methods=["DELETE"]),
-    Route("/api/v1/apps/{appId}/users", list_app_users, methods=["GET"]),
-    Route("/api/v1/apps/{appId}/users", assign_app_user, methods=["POST"]),
-    Route("/api/v1/apps/{appId}/users/{userId}", get_app_user, methods=["GET"]),
-    Route("/api/v1/apps/{appId}/users/{userId}", delete_app_user, methods=["DELETE"]),
-    Route("/api/v1/apps/{appId}/credentials/secrets", list_secrets, methods=["GET"]),
-    Route("/api/v1/apps/{appId}/credentials/secrets", create_secret, methods=["POST"]),
-    Route("/api/v1/apps/{appId}/credentials/secrets/{secretId}", get_secret, methods=["GET"]),
-    Route("/api/v1/apps/{appId}/credentials/secrets/{secretId}", delete_secret, methods=["DELETE"]),
-    Route(
-        "/api/v1/apps/{appId}/credentials/secrets/{secretId}/lifecycle/{action}",
-        secret_lifecycle,
-        methods=["POST"],
-    ),
-    Route("/api/v1/apps/{appId}/policies/{policyId}", assign_policy, methods=["PUT"]),
     Route(
         "/api/v1/internal/apps/{appId}/settings/oauth/idToken",
         get_id_token_settings,

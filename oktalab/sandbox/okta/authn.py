@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from . import users
 from .errors import OktaApiError
-from .org import OktaOrg, now_iso
+from .state import OrgState, now_iso
 from .tokens import digest, opaque
 from .web import json_response, org_of, read_json, require_admin
 
@@ -31,13 +31,13 @@ LOCKOUT_ATTEMPTS = 10  # Okta's default password policy: lock after 10 failed si
 FAILURES = "pwfail"
 
 
-def authenticate(org: OktaOrg, username: str, password: str) -> dict[str, Any] | None:
+def authenticate(org: OrgState, username: str, password: str) -> dict[str, Any] | None:
     """The ACTIVE user with these credentials, else None."""
     return check_credentials(org, username, password)[0]
 
 
 def check_credentials(
-    org: OktaOrg, username: str, password: str
+    org: OrgState, username: str, password: str
 ) -> tuple[dict[str, Any] | None, str]:
     """(user, outcome) with outcome ``ok``, ``invalid`` or ``locked``.
 
@@ -66,7 +66,7 @@ def check_credentials(
     return user, "ok"
 
 
-def issue_session_token(org: OktaOrg, user: dict[str, Any]) -> tuple[str, float]:
+def issue_session_token(org: OrgState, user: dict[str, Any]) -> tuple[str, float]:
     token = "20111" + opaque(30)
     expires = time.time() + SESSION_TOKEN_TTL
     org.purge_expired("stoken")
@@ -74,7 +74,7 @@ def issue_session_token(org: OktaOrg, user: dict[str, Any]) -> tuple[str, float]
     return token, expires
 
 
-def redeem_session_token(org: OktaOrg, token: str) -> dict[str, Any] | None:
+def redeem_session_token(org: OrgState, token: str) -> dict[str, Any] | None:
     record = org.take("stoken", digest(token))
     if record is None or record["expires"] < time.time():
         return None
@@ -84,7 +84,7 @@ def redeem_session_token(org: OktaOrg, token: str) -> dict[str, Any] | None:
     return user
 
 
-def create_session(org: OktaOrg, user: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def create_session(org: OrgState, user: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     sid = "102" + opaque(24)
     now = time.time()
     record = {
@@ -98,7 +98,9 @@ def create_session(org: OktaOrg, user: dict[str, Any]) -> tuple[str, dict[str, A
     return sid, record
 
 
-def current_session(org: OktaOrg, request: Request) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def current_session(
+    org: OrgState, request: Request
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     sid = request.cookies.get(COOKIE)
     if not sid:
         return None
@@ -111,18 +113,18 @@ def current_session(org: OktaOrg, request: Request) -> tuple[dict[str, Any], dic
     return user, record
 
 
-def end_session(org: OktaOrg, request: Request) -> None:
+def end_session(org: OrgState, request: Request) -> None:
     sid = request.cookies.get(COOKIE)
     if sid:
         org.delete("session", digest(sid))
 
 
-def cookie_path(org: OktaOrg) -> str:
+def cookie_path(org: OrgState) -> str:
     """The org URL's path: behind a proxy the cookie must not reach Jupyter or other apps."""
     return urlsplit(org.org_url).path.rstrip("/") or "/"
 
 
-def set_session_cookie(org: OktaOrg, response: Response, sid: str) -> None:
+def set_session_cookie(org: OrgState, response: Response, sid: str) -> None:
     response.set_cookie(
         COOKIE,
         sid,
@@ -134,7 +136,7 @@ def set_session_cookie(org: OktaOrg, response: Response, sid: str) -> None:
     )
 
 
-def clear_session_cookie(org: OktaOrg, response: Response) -> None:
+def clear_session_cookie(org: OrgState, response: Response) -> None:
     response.delete_cookie(
         COOKIE,
         path=cookie_path(org),
@@ -206,7 +208,7 @@ async def post_authn(request: Request) -> Response:
 # ---- Sessions API (classic): a session id is also the value of the ``sid`` cookie ----------------
 
 
-def _session(org: OktaOrg, sid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _session(org: OrgState, sid: str) -> tuple[dict[str, Any], dict[str, Any]]:
     record = org.get("session", digest(sid)) if sid else None
     user = org.get(users.KIND, record["user_id"]) if record else None
     if record is None or user is None or record["expires"] < time.time():
@@ -215,7 +217,7 @@ def _session(org: OktaOrg, sid: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def render_session(
-    org: OktaOrg, sid: str, record: dict[str, Any], user: dict[str, Any]
+    org: OrgState, sid: str, record: dict[str, Any], user: dict[str, Any]
 ) -> dict[str, Any]:
     created = now_iso(record.get("created", record["auth_time"]))
     return {

@@ -1,8 +1,11 @@
 """Authorization Servers API: servers, claims, scopes, access policies and rules.
 
-Besides CRUD this module owns the decisions the OIDC endpoints ask of a custom authorization
-server: which scopes exist, which access-policy rule grants a request (and with what token
-lifetimes), and which custom claims go into which token.
+The five collections are declared once each (:data:`SERVERS`, :data:`CLAIMS`, :data:`SCOPES`,
+:data:`POLICIES`, :data:`RULES`) and served by :mod:`.rest`. This module keeps what is its own:
+validation, what a new server holds, the signing-key endpoints, and the decisions the OIDC
+endpoints ask of a custom authorization server (which scopes exist, which access-policy rule
+grants a request and with what token lifetimes). Which claims go into a token is minting, in
+:mod:`.tokens`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import groups
+from . import groups, rest
 from .errors import (
     OktaApiError,
-    not_found,
     validation,
     want_bool,
     want_dict,
@@ -25,18 +27,9 @@ from .errors import (
     want_str,
     want_str_list,
 )
-from .expressions import Context, ExpressionError, compile_expression
-from .org import OktaOrg, new_id, now_iso
-from .web import (
-    LIFECYCLE_STATUS,
-    json_response,
-    lifecycle_action,
-    no_content,
-    org_of,
-    paginate,
-    read_json,
-    require_admin,
-)
+from .expressions import ExpressionError, compile_expression
+from .state import OrgState, new_id, now_iso
+from .web import json_response, read_json
 
 SERVER = "authserver"
 CLAIM = "claim"
@@ -106,19 +99,22 @@ RULE_GRANTS = {
 # ---- servers -----------------------------------------------------------------------------------
 
 
-def default_server_id(org: OktaOrg) -> str | None:
+def default_server_id(org: OrgState) -> str | None:
     return org.meta("default_as")
 
 
-def resolve_server(org: OktaOrg, as_id: str) -> dict[str, Any]:
+def _lookup_server(org: OrgState, as_id: str) -> dict[str, Any] | None:
+    """A server by id, or the org's ``default`` server by that alias."""
     real = default_server_id(org) if as_id == "default" else as_id
-    server = org.get(SERVER, real or "")
-    if server is None:
-        raise not_found(f"Resource not found: {as_id} (AuthorizationServer)")
-    return server
+    return org.get(SERVER, real or "")
 
 
-def issuer(org: OktaOrg, server: dict[str, Any] | None) -> str:
+def resolve_server(org: OrgState, as_id: str) -> dict[str, Any]:
+    """A server by id or the ``default`` alias, else Okta's 404 (``… (AuthorizationServer)``)."""
+    return SERVERS.find(org, as_id)
+
+
+def issuer(org: OrgState, server: dict[str, Any] | None) -> str:
     if server is None:
         return org.org_url
     if server.get("default"):
@@ -126,9 +122,8 @@ def issuer(org: OktaOrg, server: dict[str, Any] | None) -> str:
     return org.url(f"/oauth2/{server['id']}")
 
 
-def render_server(org: OktaOrg, server: dict[str, Any]) -> dict[str, Any]:
+def render_server(org: OrgState, server: dict[str, Any], base: str) -> dict[str, Any]:
     sid = server["id"]
-    base = f"/api/v1/authorizationServers/{sid}"
     key = org.signing_key(sid)
     lifecycle = "deactivate" if server["status"] == "ACTIVE" else "activate"
     alias = "default" if server.get("default") else sid
@@ -177,23 +172,12 @@ def render_server(org: OktaOrg, server: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _new_server(
-    org: OktaOrg, name: str, description: str, audiences: list[str], *, default: bool
-) -> dict[str, Any]:
-    now = now_iso()
-    sid = new_id("aus")
-    server = {
-        "id": sid,
-        "name": name,
-        "description": description,
-        "audiences": audiences,
-        "issuerMode": "ORG_URL",
-        "status": "ACTIVE",
-        "created": now,
-        "lastUpdated": now,
-        "default": default,
-    }
-    org.put(SERVER, sid, server)
+def _populate(ctx: rest.Ctx | None, server: dict[str, Any], org: OrgState | None = None) -> None:
+    """What a new authorization server holds: a signing key, the system scopes and the
+    ``sub`` claim (no access policy: a custom server has none until one is created)."""
+    org = ctx.org if ctx is not None else org
+    assert org is not None
+    sid = server["id"]
     org.signing_key(sid)
     for scope_name, desc in SYSTEM_SCOPES:
         scope_id = new_id("scp")
@@ -230,22 +214,27 @@ def _new_server(
         },
         parent=sid,
     )
-    return server
 
 
-def ensure_default_server(org: OktaOrg) -> str:
+def ensure_default_server(org: OrgState) -> str:
     sid = default_server_id(org)
     if sid and org.get(SERVER, sid):
         return sid
-    server = _new_server(
-        org,
-        "default",
-        "Default Authorization Server for your Applications",
-        ["api://default"],
-        default=True,
-    )
-    org.set_meta("default_as", server["id"])
     now = now_iso()
+    server = {
+        "id": new_id("aus"),
+        "name": "default",
+        "description": "Default Authorization Server for your Applications",
+        "audiences": ["api://default"],
+        "issuerMode": "ORG_URL",
+        "status": "ACTIVE",
+        "created": now,
+        "lastUpdated": now,
+        "default": True,
+    }
+    org.put(SERVER, server["id"], server)
+    _populate(None, server, org)
+    org.set_meta("default_as", server["id"])
     pid = new_id("00p")
     org.put(
         POLICY,
@@ -308,7 +297,7 @@ def ensure_default_server(org: OktaOrg) -> str:
     return server["id"]
 
 
-def scope_names(org: OktaOrg, server: dict[str, Any] | None) -> set[str]:
+def scope_names(org: OrgState, server: dict[str, Any] | None) -> set[str]:
     if server is None:
         return set(ORG_SCOPES)
     return {s["name"] for s in org.list(SCOPE, parent=server["id"])}
@@ -317,7 +306,7 @@ def scope_names(org: OktaOrg, server: dict[str, Any] | None) -> set[str]:
 # ---- policy evaluation -----------------------------------------------------------------------------
 
 
-def _people_match(org: OktaOrg, rule: dict[str, Any], user_id: str | None) -> bool:
+def _people_match(org: OrgState, rule: dict[str, Any], user_id: str | None) -> bool:
     if user_id is None:
         return True
     people = (rule.get("conditions") or {}).get("people") or {}
@@ -333,7 +322,7 @@ def _people_match(org: OktaOrg, rule: dict[str, Any], user_id: str | None) -> bo
 
 
 def evaluate_policy(
-    org: OktaOrg,
+    org: OrgState,
     server: dict[str, Any],
     client_id: str,
     user_id: str | None,
@@ -361,43 +350,42 @@ def evaluate_policy(
     return None
 
 
-def token_claims(
-    org: OktaOrg,
-    server: dict[str, Any],
-    claim_type: str,
-    scopes: list[str],
-    ctx: Context,
-    *,
-    id_token_only_always: bool = False,
+# ---- validation -----------------------------------------------------------------------------------
+
+
+def build_server(
+    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Custom (non-system) claims of ``claim_type`` that apply to these scopes."""
-    from .tokens import evaluate_claim
+    """Name (unique among servers at creation), description and exactly one audience."""
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise validation("name", "name: The field cannot be left blank")
+    audiences = body.get("audiences")
+    if not isinstance(audiences, list) or len(audiences) != 1:
+        raise validation("audiences", "audiences: Exactly one audience is supported")
+    if not all(isinstance(a, str) and a for a in audiences):
+        raise validation("audiences", "audiences: must be an array of strings")
+    if existing is None and any(s["name"] == name for s in ctx.org.list(SERVER)):
+        raise validation(
+            "name", "name: An object with this field already exists in the current organization"
+        )
+    fields: dict[str, Any] = {
+        "name": name,
+        "description": want_str(body.get("description", ""), "description"),
+        "audiences": audiences,
+    }
+    if existing is None:
+        fields.update({"issuerMode": "ORG_URL", "status": "ACTIVE", "default": False})
+    return fields
 
-    out: dict[str, Any] = {}
-    for claim in org.list(CLAIM, parent=server["id"]):
-        if claim.get("system") or claim["status"] != "ACTIVE" or claim["claimType"] != claim_type:
-            continue
-        wanted = ((claim.get("conditions") or {}).get("scopes")) or []
-        if wanted and not set(wanted) & set(scopes):
-            continue
-        if id_token_only_always and not claim.get("alwaysIncludeInToken", False):
-            continue
-        value = evaluate_claim(claim, ctx)
-        if value is not None:
-            out[claim["name"]] = value
-    return out
 
-
-# ---- claims --------------------------------------------------------------------------------------
-
-
-def render_claim(org: OktaOrg, server_id: str, claim: dict[str, Any]) -> dict[str, Any]:
+def render_claim(org: OrgState, claim: dict[str, Any], path: str) -> dict[str, Any]:
     out = {
         "apiResourceId": None,
         **claim,
         "_links": {
             "self": {
-                "href": org.url(f"/api/v1/authorizationServers/{server_id}/claims/{claim['id']}"),
+                "href": org.url(path),
                 "hints": {"allow": ["GET", "PUT", "DELETE"]},
             }
         },
@@ -407,9 +395,13 @@ def render_claim(org: OktaOrg, server_id: str, claim: dict[str, Any]) -> dict[st
     return out
 
 
-def _validate_claim(
-    org: OktaOrg, server: dict[str, Any], body: dict[str, Any], exclude: str | None = None
+def build_claim(
+    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
 ) -> dict[str, Any]:
+    """A custom claim: reserved names refused, names unique per claim type, expressions parsed."""
+    org, server = ctx.org, ctx.parent
+    assert server is not None
+    exclude = existing["id"] if existing else None
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise validation("name", "name: The field cannot be left blank")
@@ -477,83 +469,25 @@ def _validate_claim(
     return claim
 
 
-async def list_claims(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    items = [render_claim(org, server["id"], c) for c in org.list(CLAIM, parent=server["id"])]
-    return json_response(items)
-
-
-async def create_claim(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    body = await read_json(request, required=True)
-    claim = _validate_claim(org, server, body)
-    claim = {"id": new_id("ocl"), **claim}
-    org.put(CLAIM, claim["id"], claim, parent=server["id"])
-    return json_response(render_claim(org, server["id"], claim), status=201)
-
-
-def _get_child(org: OktaOrg, kind: str, parent: str, child_id: str, label: str) -> dict[str, Any]:
-    doc = org.get(kind, child_id)
-    rows = org.db.query("SELECT parent FROM okta_docs WHERE kind=? AND id=?", (kind, child_id))
-    if doc is None or not rows or rows[0]["parent"] != parent:
-        raise not_found(f"Resource not found: {child_id} ({label})")
-    return doc
-
-
-async def get_claim(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    claim = _get_child(org, CLAIM, server["id"], request.path_params["claimId"], "OAuth2Claim")
-    return json_response(render_claim(org, server["id"], claim))
-
-
-async def replace_claim(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    claim = _get_child(org, CLAIM, server["id"], request.path_params["claimId"], "OAuth2Claim")
-    if claim.get("system"):
-        raise OktaApiError("E0000111", "OAuth2Claim")
-    body = await read_json(request, required=True)
-    updated = {"id": claim["id"], **_validate_claim(org, server, body, exclude=claim["id"])}
-    org.put(CLAIM, claim["id"], updated, parent=server["id"])
-    return json_response(render_claim(org, server["id"], updated))
-
-
-async def delete_claim(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    claim = _get_child(org, CLAIM, server["id"], request.path_params["claimId"], "OAuth2Claim")
-    if claim.get("system"):
-        raise OktaApiError("E0000111", "OAuth2Claim")
-    org.delete(CLAIM, claim["id"])
-    return no_content()
-
-
-# ---- scopes ------------------------------------------------------------------------------------
-
-
-def render_scope(org: OktaOrg, server_id: str, scope: dict[str, Any]) -> dict[str, Any]:
+def render_scope(org: OrgState, scope: dict[str, Any], path: str) -> dict[str, Any]:
     return {
         **scope,
         "_links": {
             "self": {
-                "href": org.url(f"/api/v1/authorizationServers/{server_id}/scopes/{scope['id']}"),
+                "href": org.url(path),
                 "hints": {"allow": ["GET", "PUT", "DELETE"]},
             }
         },
     }
 
 
-def _validate_scope(
-    org: OktaOrg, server: dict[str, Any], body: dict[str, Any], exclude: str | None = None
+def build_scope(
+    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
 ) -> dict[str, Any]:
+    """A custom scope with a unique name on its server."""
+    org, server = ctx.org, ctx.parent
+    assert server is not None
+    exclude = existing["id"] if existing else None
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or " " in name:
         raise validation("name", "name: The field cannot be left blank")
@@ -581,206 +515,19 @@ def _validate_scope(
     return {k: v for k, v in scope.items() if v is not None}
 
 
-async def list_scopes(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    items = [render_scope(org, server["id"], s) for s in org.list(SCOPE, parent=server["id"])]
-    q = request.query_params.get("q")
-    if q:
-        items = [s for s in items if s["name"].startswith(q)]
-    return json_response(items)
+def render_policy(org: OrgState, policy: dict[str, Any], path: str) -> dict[str, Any]:
+    rules = {"href": org.url(f"{path}/rules"), "hints": {"allow": ["GET"]}}
+    return {**policy, "_links": rest.links(org, path, policy["status"], rules=rules)}
 
 
-async def create_scope(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    body = await read_json(request, required=True)
-    scope = {"id": new_id("scp"), **_validate_scope(org, server, body)}
-    org.put(SCOPE, scope["id"], scope, parent=server["id"])
-    return json_response(render_scope(org, server["id"], scope), status=201)
+def render_rule(org: OrgState, rule: dict[str, Any], path: str) -> dict[str, Any]:
+    return {**rule, "_links": rest.links(org, path, rule["status"])}
 
 
-async def get_scope(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    scope = _get_child(org, SCOPE, server["id"], request.path_params["scopeId"], "OAuth2Scope")
-    return json_response(render_scope(org, server["id"], scope))
-
-
-async def replace_scope(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    scope = _get_child(org, SCOPE, server["id"], request.path_params["scopeId"], "OAuth2Scope")
-    if scope.get("system"):
-        raise OktaApiError("E0000111", "OAuth2Scope")
-    body = await read_json(request, required=True)
-    updated = {"id": scope["id"], **_validate_scope(org, server, body, exclude=scope["id"])}
-    org.put(SCOPE, scope["id"], updated, parent=server["id"])
-    return json_response(render_scope(org, server["id"], updated))
-
-
-async def delete_scope(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    scope = _get_child(org, SCOPE, server["id"], request.path_params["scopeId"], "OAuth2Scope")
-    if scope.get("system"):
-        raise OktaApiError("E0000111", "OAuth2Scope")
-    org.delete(SCOPE, scope["id"])
-    return no_content()
-
-
-# ---- servers endpoints -------------------------------------------------------------------------------
-
-
-async def list_servers(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    items = [render_server(org, s) for s in org.list(SERVER)]
-    q = (request.query_params.get("q") or "").lower()
-    if q:
-        items = [s for s in items if s["name"].lower().startswith(q)]
-    return paginate(request, items, default_limit=200)
-
-
-async def get_server(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    return json_response(render_server(org, resolve_server(org, request.path_params["asId"])))
-
-
-def _server_fields(body: dict[str, Any]) -> tuple[str, str, list[str]]:
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
-    audiences = body.get("audiences")
-    if not isinstance(audiences, list) or len(audiences) != 1:
-        raise validation("audiences", "audiences: Exactly one audience is supported")
-    if not all(isinstance(a, str) and a for a in audiences):
-        raise validation("audiences", "audiences: must be an array of strings")
-    return name, want_str(body.get("description", ""), "description"), audiences
-
-
-async def create_server(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    body = await read_json(request, required=True)
-    name, description, audiences = _server_fields(body)
-    if any(s["name"] == name for s in org.list(SERVER)):
-        raise validation(
-            "name", "name: An object with this field already exists in the current organization"
-        )
-    server = _new_server(org, name, description, audiences, default=False)
-    return json_response(render_server(org, server), status=201)
-
-
-async def replace_server(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    body = await read_json(request, required=True)
-    name, description, audiences = _server_fields(body)
-    server.update(
-        {"name": name, "description": description, "audiences": audiences, "lastUpdated": now_iso()}
-    )
-    org.put(SERVER, server["id"], server)
-    return json_response(render_server(org, server))
-
-
-async def delete_server(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    if server.get("default"):
-        raise OktaApiError("E0000006")
-    if server["status"] == "ACTIVE":
-        raise validation("status", "status: Deactivate the authorization server before deleting it")
-    for kind in (CLAIM, SCOPE):
-        for doc in org.list(kind, parent=server["id"]):
-            org.delete(kind, doc["id"])
-    for policy in org.list(POLICY, parent=server["id"]):
-        for rule in org.list(RULE, parent=policy["id"]):
-            org.delete(RULE, rule["id"])
-        org.delete(POLICY, policy["id"])
-    org.delete(SERVER, server["id"])
-    return no_content()
-
-
-async def server_lifecycle(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    action = lifecycle_action(request)
-    server["status"] = LIFECYCLE_STATUS[action]
-    server["lastUpdated"] = now_iso()
-    org.put(SERVER, server["id"], server)
-    return no_content()
-
-
-async def server_keys(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    keys = org.signing_keys(server["id"])
-    return json_response(
-        [{**k.jwk(), "status": "ACTIVE" if i == 0 else "EXPIRED"} for i, k in enumerate(keys)]
-    )
-
-
-async def rotate_keys(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    body = await read_json(request)
-    if body.get("use", "sig") != "sig":
-        raise validation("use", "use: The only supported key use is 'sig'.")
-    org.rotate_key(server["id"])
-    server["lastUpdated"] = now_iso()
-    org.put(SERVER, server["id"], server)
-    return await server_keys(request)
-
-
-# ---- access policies and rules ---------------------------------------------------------------------
-
-
-def render_policy(org: OktaOrg, server_id: str, policy: dict[str, Any]) -> dict[str, Any]:
-    base = f"/api/v1/authorizationServers/{server_id}/policies/{policy['id']}"
-    lifecycle = "deactivate" if policy["status"] == "ACTIVE" else "activate"
-    return {
-        **policy,
-        "_links": {
-            "self": {"href": org.url(base), "hints": {"allow": ["GET", "PUT", "DELETE"]}},
-            lifecycle: {
-                "href": org.url(f"{base}/lifecycle/{lifecycle}"),
-                "hints": {"allow": ["POST"]},
-            },
-            "rules": {"href": org.url(f"{base}/rules"), "hints": {"allow": ["GET"]}},
-        },
-    }
-
-
-def render_rule(
-    org: OktaOrg, server_id: str, policy_id: str, rule: dict[str, Any]
+def build_policy(
+    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
 ) -> dict[str, Any]:
-    base = f"/api/v1/authorizationServers/{server_id}/policies/{policy_id}/rules/{rule['id']}"
-    lifecycle = "deactivate" if rule["status"] == "ACTIVE" else "activate"
-    return {
-        **rule,
-        "_links": {
-            "self": {"href": org.url(base), "hints": {"allow": ["GET", "PUT", "DELETE"]}},
-            lifecycle: {
-                "href": org.url(f"{base}/lifecycle/{lifecycle}"),
-                "hints": {"allow": ["POST"]},
-            },
-        },
-    }
-
-
-def _validate_policy(body: dict[str, Any]) -> dict[str, Any]:
+    """An OAUTH_AUTHORIZATION_POLICY: name, description and ``conditions.clients.include``."""
     if body.get("type", "OAUTH_AUTHORIZATION_POLICY") != "OAUTH_AUTHORIZATION_POLICY":
         raise validation("type", "type: must be OAUTH_AUTHORIZATION_POLICY")
     name = body.get("name")
@@ -807,7 +554,10 @@ def _validate_policy(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _validate_rule(body: dict[str, Any]) -> dict[str, Any]:
+def build_rule(
+    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A RESOURCE_ACCESS rule: grant types, scopes, people and token lifetimes (Okta's ranges)."""
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise validation("name", "name: The field cannot be left blank")
@@ -871,182 +621,127 @@ def _validate_rule(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def list_policies(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    items = [render_policy(org, server["id"], p) for p in org.list(POLICY, parent=server["id"])]
-    return json_response(items)
+# ---- declarations ---------------------------------------------------------------------------------
 
 
-async def create_policy(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server = resolve_server(org, request.path_params["asId"])
-    body = await read_json(request, required=True)
-    now = now_iso()
-    policy = {"id": new_id("00p"), **_validate_policy(body), "created": now, "lastUpdated": now}
-    org.put(POLICY, policy["id"], policy, parent=server["id"])
-    return json_response(render_policy(org, server["id"], policy), status=201)
-
-
-def _policy(org: OktaOrg, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
-    server = resolve_server(org, request.path_params["asId"])
-    policy = _get_child(
-        org, POLICY, server["id"], request.path_params["policyId"], "AuthorizationServerPolicy"
-    )
-    return server, policy
-
-
-async def get_policy(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    server, policy = _policy(org, request)
-    return json_response(render_policy(org, server["id"], policy))
-
-
-async def replace_policy(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server, policy = _policy(org, request)
-    body = await read_json(request, required=True)
-    updated = {
-        "id": policy["id"],
-        **_validate_policy(body),
-        "created": policy["created"],
-        "lastUpdated": now_iso(),
-    }
-    org.put(POLICY, policy["id"], updated, parent=server["id"])
-    return json_response(render_policy(org, server["id"], updated))
-
-
-async def delete_policy(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    _, policy = _policy(org, request)
-    for rule in org.list(RULE, parent=policy["id"]):
-        org.delete(RULE, rule["id"])
-    org.delete(POLICY, policy["id"])
-    return no_content()
-
-
-async def policy_lifecycle(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server, policy = _policy(org, request)
-    action = lifecycle_action(request)
-    policy["status"] = LIFECYCLE_STATUS[action]
-    policy["lastUpdated"] = now_iso()
-    org.put(POLICY, policy["id"], policy, parent=server["id"])
-    return no_content()
-
-
-async def list_rules(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    server, policy = _policy(org, request)
-    items = [
-        render_rule(org, server["id"], policy["id"], r) for r in org.list(RULE, parent=policy["id"])
-    ]
-    return json_response(items)
-
-
-async def create_rule(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server, policy = _policy(org, request)
-    body = await read_json(request, required=True)
-    now = now_iso()
-    rule = {"id": new_id("0pr"), **_validate_rule(body), "created": now, "lastUpdated": now}
-    org.put(RULE, rule["id"], rule, parent=policy["id"])
-    return json_response(render_rule(org, server["id"], policy["id"], rule), status=201)
-
-
-def _rule(org: OktaOrg, request: Request) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    server, policy = _policy(org, request)
-    rule = _get_child(
-        org, RULE, policy["id"], request.path_params["ruleId"], "AuthorizationServerPolicyRule"
-    )
-    return server, policy, rule
-
-
-async def get_rule(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.read")
-    org = org_of(request)
-    server, policy, rule = _rule(org, request)
-    return json_response(render_rule(org, server["id"], policy["id"], rule))
-
-
-async def replace_rule(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    server, policy, rule = _rule(org, request)
-    body = await read_json(request, required=True)
-    updated = {
-        "id": rule["id"],
-        **_validate_rule(body),
-        "created": rule["created"],
-        "lastUpdated": now_iso(),
-    }
-    org.put(RULE, rule["id"], updated, parent=policy["id"])
-    return json_response(render_rule(org, server["id"], policy["id"], updated))
-
-
-async def delete_rule(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    _, _, rule = _rule(org, request)
-    org.delete(RULE, rule["id"])
-    return no_content()
-
-
-async def rule_lifecycle(request: Request) -> Response:
-    require_admin(request, "okta.authorizationServers.manage")
-    org = org_of(request)
-    _, policy, rule = _rule(org, request)
-    action = lifecycle_action(request)
-    rule["status"] = LIFECYCLE_STATUS[action]
-    rule["lastUpdated"] = now_iso()
-    org.put(RULE, rule["id"], rule, parent=policy["id"])
-    return no_content()
+def _deletable(ctx: rest.Ctx, server: dict[str, Any]) -> None:
+    """The ``default`` server cannot be deleted; another one must be INACTIVE first."""
+    if server.get("default"):
+        raise OktaApiError("E0000006")
+    if server["status"] == "ACTIVE":
+        raise validation("status", "status: Deactivate the authorization server before deleting it")
 
 
 _AS = "/api/v1/authorizationServers"
+SERVERS = rest.Resource(
+    kind=SERVER,
+    path=_AS,
+    id_param="authServerId",
+    okta_type="AuthorizationServer",
+    prefix="aus",
+    scope="okta.authorizationServers",
+    render=render_server,
+    schema="AuthorizationServer",
+    build=build_server,
+    listing=rest.Listing(default_limit=200, q=("name",)),
+    create_status=201,
+    lifecycle=rest.Lifecycle(answer="none"),
+    delete_check=_deletable,
+    after_create=_populate,
+    lookup=_lookup_server,
+)
+CLAIMS = rest.Resource(
+    kind=CLAIM,
+    path=_AS + "/{authServerId}/claims",
+    id_param="claimId",
+    okta_type="OAuth2Claim",
+    prefix="ocl",
+    scope="okta.authorizationServers",
+    render=render_claim,
+    schema="OAuth2Claim",
+    build=build_claim,
+    parent=SERVERS,
+    create_status=201,
+    timestamps=False,
+    merge=False,
+    system="E0000111",
+)
+SCOPES = rest.Resource(
+    kind=SCOPE,
+    path=_AS + "/{authServerId}/scopes",
+    id_param="scopeId",
+    okta_type="OAuth2Scope",
+    prefix="scp",
+    scope="okta.authorizationServers",
+    render=render_scope,
+    schema="OAuth2Scope",
+    build=build_scope,
+    parent=SERVERS,
+    listing=rest.Listing(q=("name",)),
+    create_status=201,
+    timestamps=False,
+    merge=False,
+    system="E0000111",
+)
+POLICIES = rest.Resource(
+    kind=POLICY,
+    path=_AS + "/{authServerId}/policies",
+    id_param="policyId",
+    okta_type="AuthorizationServerPolicy",
+    prefix="00p",
+    scope="okta.authorizationServers",
+    render=render_policy,
+    schema="AuthorizationServerPolicy",
+    build=build_policy,
+    parent=SERVERS,
+    create_status=201,
+    merge=False,
+    lifecycle=rest.Lifecycle(answer="none"),
+)
+RULES = rest.Resource(
+    kind=RULE,
+    path=_AS + "/{authServerId}/policies/{policyId}/rules",
+    id_param="ruleId",
+    okta_type="AuthorizationServerPolicyRule",
+    prefix="0pr",
+    scope="okta.authorizationServers",
+    render=render_rule,
+    schema="AuthorizationServerPolicyRule",
+    build=build_rule,
+    parent=POLICIES,
+    create_status=201,
+    merge=False,
+    lifecycle=rest.Lifecycle(answer="none"),
+)
+
+
+# ---- signing keys ----------------------------------------------------------------------------------
+
+
+async def server_keys(request: Request) -> Response:
+    ctx = rest.context(SERVERS, request, "read", item=True)
+    assert ctx.doc is not None
+    keys = ctx.org.signing_keys(ctx.doc["id"])
+    return json_response(
+        [{**k.jwk(), "status": "ACTIVE" if i == 0 else "EXPIRED"} for i, k in enumerate(keys)]
+    )
+
+
+async def rotate_keys(request: Request) -> Response:
+    ctx = rest.context(SERVERS, request, "manage", item=True)
+    server = ctx.doc
+    assert server is not None
+    body = await read_json(request)
+    if body.get("use", "sig") != "sig":
+        raise validation("use", "use: The only supported key use is 'sig'.")
+    ctx.org.rotate_key(server["id"])
+    server["lastUpdated"] = now_iso()
+    ctx.org.put(SERVER, server["id"], server)
+    return await server_keys(request)
+
+
 routes = [
-    Route(_AS, list_servers, methods=["GET"]),
-    Route(_AS, create_server, methods=["POST"]),
-    Route(_AS + "/{asId}", get_server, methods=["GET"]),
-    Route(_AS + "/{asId}", replace_server, methods=["PUT"]),
-    Route(_AS + "/{asId}", delete_server, methods=["DELETE"]),
-    Route(_AS + "/{asId}/lifecycle/{action}", server_lifecycle, methods=["POST"]),
-    Route(_AS + "/{asId}/credentials/keys", server_keys, methods=["GET"]),
-    Route(_AS + "/{asId}/credentials/lifecycle/keyRotate", rotate_keys, methods=["POST"]),
-    Route(_AS + "/{asId}/claims", list_claims, methods=["GET"]),
-    Route(_AS + "/{asId}/claims", create_claim, methods=["POST"]),
-    Route(_AS + "/{asId}/claims/{claimId}", get_claim, methods=["GET"]),
-    Route(_AS + "/{asId}/claims/{claimId}", replace_claim, methods=["PUT"]),
-    Route(_AS + "/{asId}/claims/{claimId}", delete_claim, methods=["DELETE"]),
-    Route(_AS + "/{asId}/scopes", list_scopes, methods=["GET"]),
-    Route(_AS + "/{asId}/scopes", create_scope, methods=["POST"]),
-    Route(_AS + "/{asId}/scopes/{scopeId}", get_scope, methods=["GET"]),
-    Route(_AS + "/{asId}/scopes/{scopeId}", replace_scope, methods=["PUT"]),
-    Route(_AS + "/{asId}/scopes/{scopeId}", delete_scope, methods=["DELETE"]),
-    Route(_AS + "/{asId}/policies", list_policies, methods=["GET"]),
-    Route(_AS + "/{asId}/policies", create_policy, methods=["POST"]),
-    Route(_AS + "/{asId}/policies/{policyId}", get_policy, methods=["GET"]),
-    Route(_AS + "/{asId}/policies/{policyId}", replace_policy, methods=["PUT"]),
-    Route(_AS + "/{asId}/policies/{policyId}", delete_policy, methods=["DELETE"]),
-    Route(
-        _AS + "/{asId}/policies/{policyId}/lifecycle/{action}", policy_lifecycle, methods=["POST"]
-    ),
-    Route(_AS + "/{asId}/policies/{policyId}/rules", list_rules, methods=["GET"]),
-    Route(_AS + "/{asId}/policies/{policyId}/rules", create_rule, methods=["POST"]),
-    Route(_AS + "/{asId}/policies/{policyId}/rules/{ruleId}", get_rule, methods=["GET"]),
-    Route(_AS + "/{asId}/policies/{policyId}/rules/{ruleId}", replace_rule, methods=["PUT"]),
-    Route(_AS + "/{asId}/policies/{policyId}/rules/{ruleId}", delete_rule, methods=["DELETE"]),
-    Route(
-        _AS + "/{asId}/policies/{policyId}/rules/{ruleId}/lifecycle/{action}",
-        rule_lifecycle,
-        methods=["POST"],
-    ),
+    *rest.routes(SERVERS, CLAIMS, SCOPES, POLICIES, RULES),
+    Route(_AS + "/{authServerId}/credentials/keys", server_keys, methods=["GET"]),
+    Route(_AS + "/{authServerId}/credentials/lifecycle/keyRotate", rotate_keys, methods=["POST"]),
 ]

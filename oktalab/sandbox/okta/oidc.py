@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from . import apps, authn, authz, tokens, users
 from .errors import OAuthError, OktaApiError
-from .org import OktaOrg
+from .state import OrgState
 from .web import org_of
 
 CODE_TTL = 300
@@ -45,7 +45,7 @@ def _server(request: Request) -> dict[str, Any] | None:
     return server
 
 
-def _base(org: OktaOrg, server: dict[str, Any] | None) -> str:
+def _base(org: OrgState, server: dict[str, Any] | None) -> str:
     if server is None:
         return org.url("/oauth2/v1")
     return authz.issuer(org, server) + "/v1"
@@ -54,7 +54,7 @@ def _base(org: OktaOrg, server: dict[str, Any] | None) -> str:
 # ---- discovery and keys ------------------------------------------------------------------------
 
 
-def _metadata(org: OktaOrg, server: dict[str, Any] | None, *, oidc: bool) -> dict[str, Any]:
+def _metadata(org: OrgState, server: dict[str, Any] | None, *, oidc: bool) -> dict[str, Any]:
     base = _base(org, server)
     methods = [
         "client_secret_basic",
@@ -276,7 +276,7 @@ def _check_pkce(params: dict[str, str], app: dict[str, Any]) -> None:
         )
 
 
-def _requested_scopes(org: OktaOrg, server: dict[str, Any] | None, raw: str | None) -> list[str]:
+def _requested_scopes(org: OrgState, server: dict[str, Any] | None, raw: str | None) -> list[str]:
     if not raw or not raw.strip():
         raise _AuthorizeError(
             "invalid_scope",
@@ -295,7 +295,7 @@ def _requested_scopes(org: OktaOrg, server: dict[str, Any] | None, raw: str | No
     return scopes
 
 
-def _login_redirect(org: OktaOrg, request: Request, params: dict[str, str]) -> Response:
+def _login_redirect(org: OrgState, request: Request, params: dict[str, str]) -> Response:
     """Send the browser to the hosted sign-in page; it comes back to this authorize request."""
     # the fresh sign-in satisfies prompt=login and max_age; dropping them avoids a loop
     keep = {k: v for k, v in params.items() if k not in ("prompt", "sessionToken", "max_age")}
@@ -425,7 +425,7 @@ async def authorize(request: Request) -> Response:
 
 
 def _complete(
-    org: OktaOrg,
+    org: OrgState,
     server: dict[str, Any] | None,
     app: dict[str, Any],
     user: dict[str, Any],
@@ -523,7 +523,7 @@ def _invalid_client(description: str) -> OAuthError:
 
 
 def authenticate_client(
-    org: OktaOrg, request: Request, form: dict[str, str], endpoint: str
+    org: OrgState, request: Request, form: dict[str, str], endpoint: str
 ) -> dict[str, Any]:
     """Identify and authenticate the client by the method its app is configured for."""
     header = request.headers.get("authorization", "")
@@ -588,7 +588,7 @@ def authenticate_client(
 
 
 def _assertion_client(
-    org: OktaOrg, form: dict[str, str], assertion: str, endpoint: str
+    org: OrgState, form: dict[str, str], assertion: str, endpoint: str
 ) -> dict[str, Any]:
     if (
         form.get("client_assertion_type")
@@ -644,7 +644,7 @@ def _oauth_json(data: dict[str, Any]) -> JSONResponse:
 
 
 def _issue(
-    org: OktaOrg,
+    org: OrgState,
     server: dict[str, Any] | None,
     app: dict[str, Any],
     user: dict[str, Any] | None,
@@ -717,7 +717,7 @@ def _issue(
 
 
 def _rule_or_deny(
-    org: OktaOrg,
+    org: OrgState,
     server: dict[str, Any] | None,
     client_id: str,
     user_id: str | None,
@@ -740,7 +740,7 @@ def _rule_or_deny(
 
 
 def _refresh_lifetime(
-    org: OktaOrg,
+    org: OrgState,
     server: dict[str, Any] | None,
     client_id: str,
     user_id: str,
@@ -843,7 +843,7 @@ async def token(request: Request) -> Response:
     )
 
 
-def _token_scopes(org: OktaOrg, server: dict[str, Any] | None, raw: str | None) -> list[str]:
+def _token_scopes(org: OrgState, server: dict[str, Any] | None, raw: str | None) -> list[str]:
     try:
         return _requested_scopes(org, server, raw)
     except _AuthorizeError as exc:
@@ -851,7 +851,7 @@ def _token_scopes(org: OktaOrg, server: dict[str, Any] | None, raw: str | None) 
 
 
 def _grant_code(
-    org: OktaOrg, server: dict[str, Any] | None, app: dict[str, Any], form: dict[str, str]
+    org: OrgState, server: dict[str, Any] | None, app: dict[str, Any], form: dict[str, str]
 ) -> dict[str, Any]:
     code = form.get("code")
     if not code:
@@ -912,7 +912,7 @@ def _grant_code(
 
 
 def _grant_refresh(
-    org: OktaOrg, server: dict[str, Any] | None, app: dict[str, Any], form: dict[str, str]
+    org: OrgState, server: dict[str, Any] | None, app: dict[str, Any], form: dict[str, str]
 ) -> dict[str, Any]:
     raw = form.get("refresh_token")
     if not raw:
@@ -1019,7 +1019,7 @@ async def userinfo(request: Request) -> Response:
     app = apps.find_by_client_id(org, claims["cid"])
     if server is not None:
         ctx = tokens.context_for(org, user, claims["cid"], app["id"] if app else None)
-        for k, v in authz.token_claims(org, server, "IDENTITY", scopes, ctx).items():
+        for k, v in tokens.token_claims(org, server, "IDENTITY", scopes, ctx).items():
             out.setdefault(k, v)
     elif app is not None:
         out.update(tokens.org_groups_claim(org, app, user, scopes))

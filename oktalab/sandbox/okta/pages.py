@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from . import apps, authn, policies, schemas, users
 from .errors import OktaApiError
-from .org import OktaOrg
+from .state import OrgState
 from .tokens import digest, opaque
 from .web import org_of
 
@@ -58,14 +58,14 @@ def safe_from_uri(raw: str | None) -> str | None:
     return raw
 
 
-def _app_of(org: OktaOrg, from_uri: str | None) -> dict[str, Any] | None:
+def _app_of(org: OrgState, from_uri: str | None) -> dict[str, Any] | None:
     if not from_uri:
         return None
     client_id = (parse_qs(urlsplit(from_uri).query).get("client_id") or [""])[0]
     return apps.find_by_client_id(org, client_id) if client_id else None
 
 
-def enrollment_for(org: OktaOrg, from_uri: str | None) -> dict[str, Any] | None:
+def enrollment_for(org: OrgState, from_uri: str | None) -> dict[str, Any] | None:
     """The profileEnrollment action allowing registration for this authorize request, if any."""
     app = _app_of(org, from_uri)
     if app is None:
@@ -88,7 +88,7 @@ def _hidden(from_uri: str | None) -> str:
     return f'<input type="hidden" name="fromURI" value="{html.escape(from_uri)}">'
 
 
-def _signin_form(org: OktaOrg, from_uri: str | None, error: str = "", username: str = "") -> str:
+def _signin_form(org: OrgState, from_uri: str | None, error: str = "", username: str = "") -> str:
     alert = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     signup = ""
     if enrollment_for(org, from_uri) is not None:
@@ -120,7 +120,7 @@ async def signin_page(request: Request) -> Response:
     return page("Sign In", _signin_form(org, from_uri, username=hint))
 
 
-def _continue(org: OktaOrg, from_uri: str | None, user: dict[str, Any]) -> Response:
+def _continue(org: OrgState, from_uri: str | None, user: dict[str, Any]) -> Response:
     sid, _ = authn.create_session(org, user)
     if from_uri:
         response: Response = RedirectResponse(org.url(from_uri), status_code=302)
@@ -154,7 +154,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _signup_form(
-    org: OktaOrg,
+    org: OrgState,
     action: dict[str, Any],
     from_uri: str | None,
     values: dict[str, str],

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from . import rest
 from .errors import (
     OktaApiError,
-    not_found,
     validation,
     want_bool,
     want_dict,
@@ -23,16 +21,9 @@ from .errors import (
     want_str,
     want_str_list,
 )
-from .org import OktaOrg, new_id, now_iso
-from .web import (
-    LIFECYCLE_STATUS,
-    json_response,
-    lifecycle_action,
-    no_content,
-    org_of,
-    read_json,
-    require_admin,
-)
+from .schemas import attribute_names
+from .state import OrgState, new_id, now_iso
+from .web import json_response
 
 KIND = "policy"
 RULE = "policy_rule"
@@ -69,7 +60,7 @@ def _default_action(unknown_user_action: str) -> dict[str, Any]:
     }
 
 
-def _new_rule(org: OktaOrg, policy_id: str, unknown_user_action: str) -> dict[str, Any]:
+def _new_rule(org: OrgState, policy_id: str, unknown_user_action: str) -> dict[str, Any]:
     now = now_iso()
     rule = {
         "id": new_id("rul"),
@@ -86,7 +77,7 @@ def _new_rule(org: OktaOrg, policy_id: str, unknown_user_action: str) -> dict[st
     return org.put(RULE, rule["id"], rule, parent=policy_id)
 
 
-def ensure_default_profile_enrollment(org: OktaOrg) -> str:
+def ensure_default_profile_enrollment(org: OrgState) -> str:
     pid = org.meta("pe_default_policy")
     if pid and org.get(KIND, pid):
         return pid
@@ -113,46 +104,24 @@ def ensure_default_profile_enrollment(org: OktaOrg) -> str:
     return pid
 
 
-def render(org: OktaOrg, policy: dict[str, Any]) -> dict[str, Any]:
-    base = f"/api/v1/policies/{policy['id']}"
-    lifecycle = "deactivate" if policy["status"] == "ACTIVE" else "activate"
+def render(org: OrgState, policy: dict[str, Any], path: str) -> dict[str, Any]:
     return {
         **policy,
-        "_links": {
-            "self": {"href": org.url(base), "hints": {"allow": ["GET", "PUT", "DELETE"]}},
-            lifecycle: {
-                "href": org.url(f"{base}/lifecycle/{lifecycle}"),
-                "hints": {"allow": ["POST"]},
-            },
-            "rules": {"href": org.url(f"{base}/rules"), "hints": {"allow": ["GET", "POST"]}},
-            "applications": {"href": org.url(f"{base}/app"), "hints": {"allow": ["GET"]}},
-        },
+        "_links": rest.links(
+            org,
+            path,
+            policy["status"],
+            rules={"href": org.url(f"{path}/rules"), "hints": {"allow": ["GET", "POST"]}},
+            applications={"href": org.url(f"{path}/app"), "hints": {"allow": ["GET"]}},
+        ),
     }
 
 
-def render_rule(org: OktaOrg, policy_id: str, rule: dict[str, Any]) -> dict[str, Any]:
-    base = f"/api/v1/policies/{policy_id}/rules/{rule['id']}"
-    lifecycle = "deactivate" if rule["status"] == "ACTIVE" else "activate"
-    return {
-        **rule,
-        "_links": {
-            "self": {"href": org.url(base), "hints": {"allow": ["GET", "PUT", "DELETE"]}},
-            lifecycle: {
-                "href": org.url(f"{base}/lifecycle/{lifecycle}"),
-                "hints": {"allow": ["POST"]},
-            },
-        },
-    }
+def render_rule(org: OrgState, rule: dict[str, Any], path: str) -> dict[str, Any]:
+    return {**rule, "_links": rest.links(org, path, rule["status"])}
 
 
-def get_policy(org: OktaOrg, pid: str) -> dict[str, Any]:
-    policy = org.get(KIND, pid)
-    if policy is None:
-        raise not_found(f"Resource not found: {pid} (Policy)")
-    return policy
-
-
-def enrollment_action(org: OktaOrg, policy: dict[str, Any]) -> dict[str, Any] | None:
+def enrollment_action(org: OrgState, policy: dict[str, Any]) -> dict[str, Any] | None:
     """The profileEnrollment action of a policy's active rule, if the policy is ACTIVE."""
     if policy.get("type") != "PROFILE_ENROLLMENT" or policy.get("status") != "ACTIVE":
         return None
@@ -162,7 +131,10 @@ def enrollment_action(org: OktaOrg, policy: dict[str, Any]) -> dict[str, Any] | 
     return None
 
 
-def _validate_policy(body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def build_policy(
+    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Validated policy fields; a system policy keeps its name, the type never changes."""
     ptype = body.get("type") or (existing or {}).get("type")
     if not isinstance(ptype, str) or ptype not in TYPES:
         raise validation("type", f"type: '{ptype}' is not a valid policy type.")
@@ -177,9 +149,9 @@ def _validate_policy(body: dict[str, Any], existing: dict[str, Any] | None) -> d
     conditions = None
     if ptype != "PROFILE_ENROLLMENT" and body.get("conditions") is not None:
         conditions = want_dict(body["conditions"], "conditions")
-    return {
+    fields = {
         "type": ptype,
-        "name": name,
+        "name": existing["name"] if existing and existing.get("system") else name,
         "description": want_str(body.get("description") or "", "description"),
         "status": status,
         "priority": want_int(
@@ -187,10 +159,13 @@ def _validate_policy(body: dict[str, Any], existing: dict[str, Any] | None) -> d
         ),
         "conditions": conditions,
     }
+    if existing is None:
+        fields["system"] = False
+    return fields
 
 
 def _validate_enrollment_action(
-    org: OktaOrg, action: Any, previous: dict[str, Any]
+    org: OrgState, action: Any, previous: dict[str, Any]
 ) -> dict[str, Any]:
     if not isinstance(action, dict):
         raise validation(
@@ -233,8 +208,6 @@ def _validate_enrollment_action(
                 "required": want_bool(attr.get("required"), "required", False),
             }
         )
-    from .schemas import attribute_names
-
     known = attribute_names(org)
     unknown = [a["name"] for a in clean if a["name"] not in known]
     if unknown:
@@ -265,126 +238,14 @@ def _validate_enrollment_action(
     return merged
 
 
-# ---- endpoints --------------------------------------------------------------------------------
-
-
-async def list_policies(request: Request) -> Response:
-    require_admin(request, "okta.policies.read")
-    org = org_of(request)
-    ptype = request.query_params.get("type")
-    if ptype not in TYPES:
-        raise validation("type", f"type: '{ptype}' is not a valid policy type.")
-    items = [render(org, p) for p in org.list(KIND) if p["type"] == ptype]
-    status = request.query_params.get("status")
-    if status:
-        items = [p for p in items if p["status"] == status]
-    return json_response(items)
-
-
-async def create_policy(request: Request) -> Response:
-    require_admin(request, "okta.policies.manage")
-    org = org_of(request)
-    body = await read_json(request, required=True)
-    fields = _validate_policy(body, None)
-    now = now_iso()
-    pid = new_id("rst" if fields["type"] == "PROFILE_ENROLLMENT" else "00p")
-    policy = {"id": pid, **fields, "system": False, "created": now, "lastUpdated": now}
-    org.put(KIND, pid, policy)
-    if policy["type"] == "PROFILE_ENROLLMENT":
-        _new_rule(org, pid, "DENY")
-    return json_response(render(org, policy))
-
-
-async def get_policy_ep(request: Request) -> Response:
-    require_admin(request, "okta.policies.read")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    out = render(org, policy)
-    if "rules" in (request.query_params.get("expand") or ""):
-        out["_embedded"] = {
-            "rules": [
-                render_rule(org, policy["id"], r) for r in org.list(RULE, parent=policy["id"])
-            ]
-        }
-    return json_response(out)
-
-
-async def replace_policy(request: Request) -> Response:
-    require_admin(request, "okta.policies.manage")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    body = await read_json(request, required=True)
-    fields = _validate_policy(body, policy)
-    if policy.get("system"):
-        fields["name"] = policy["name"]
-    policy.update(fields)
-    policy["lastUpdated"] = now_iso()
-    org.put(KIND, policy["id"], policy)
-    return json_response(render(org, policy))
-
-
-async def delete_policy(request: Request) -> Response:
-    require_admin(request, "okta.policies.manage")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    if policy.get("system"):
-        raise OktaApiError("E0000006")
-    default_pe = org.meta("pe_default_policy")
-    for app_id, _, _ in org.links("app_policy", b=policy["id"]):
-        org.unlink("app_policy", a=app_id, b=policy["id"])
-        if policy["type"] == "PROFILE_ENROLLMENT" and default_pe:
-            org.link("app_policy", app_id, default_pe)
-    for rule in org.list(RULE, parent=policy["id"]):
-        org.delete(RULE, rule["id"])
-    org.delete(KIND, policy["id"])
-    return no_content()
-
-
-async def policy_lifecycle(request: Request) -> Response:
-    require_admin(request, "okta.policies.manage")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    action = lifecycle_action(request)
-    if action == "deactivate" and policy.get("system"):
-        raise OktaApiError("E0000006")
-    policy["status"] = LIFECYCLE_STATUS[action]
-    policy["lastUpdated"] = now_iso()
-    org.put(KIND, policy["id"], policy)
-    return no_content()
-
-
-async def list_policy_apps(request: Request) -> Response:
-    require_admin(request, "okta.policies.read")
-    from .apps import render as render_app
-
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    apps = [org.get("app", a) for a, _, _ in org.links("app_policy", b=policy["id"])]
-    return json_response([render_app(org, a) for a in apps if a])
-
-
-async def list_rules(request: Request) -> Response:
-    require_admin(request, "okta.policies.read")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    return json_response(
-        [render_rule(org, policy["id"], r) for r in org.list(RULE, parent=policy["id"])]
-    )
-
-
-def _get_rule(org: OktaOrg, policy_id: str, rule_id: str) -> dict[str, Any]:
-    for rule in org.list(RULE, parent=policy_id):
-        if rule["id"] == rule_id:
-            return rule
-    raise not_found(f"Resource not found: {rule_id} (PolicyRule)")
-
-
-async def create_rule(request: Request) -> Response:
-    require_admin(request, "okta.policies.manage")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    body = await read_json(request, required=True)
-    if policy["type"] == "PROFILE_ENROLLMENT":
+def build_rule(
+    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Validated rule fields. A PROFILE_ENROLLMENT policy has exactly one (system) rule: it
+    cannot be created, and replacing it changes only its name and ``profileEnrollment``."""
+    policy = ctx.parent
+    assert policy is not None
+    if existing is None and policy["type"] == "PROFILE_ENROLLMENT":
         raise validation(
             "rule",
             "rule: A profile enrollment policy has exactly one rule; update the existing rule "
@@ -393,102 +254,109 @@ async def create_rule(request: Request) -> Response:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise validation("name", "name: The field cannot be left blank")
-    now = now_iso()
-    status = body.get("status", "ACTIVE")
-    if status not in ("ACTIVE", "INACTIVE"):
-        raise validation("status", "status: must be ACTIVE or INACTIVE")
-    rule_type = "SIGN_ON" if policy["type"] == "OKTA_SIGN_ON" else policy["type"]
-    conditions = body.get("conditions")
-    rule = {
-        "id": new_id("0pr"),
-        "name": name,
-        "priority": want_int(body.get("priority"), "priority", 1, 1, 1000),
-        "system": False,
-        "status": status,
-        "type": rule_type,
-        "conditions": None if conditions is None else want_dict(conditions, "conditions"),
-        "actions": want_dict(body.get("actions"), "actions", {}),
-        "created": now,
-        "lastUpdated": now,
-    }
-    org.put(RULE, rule["id"], rule, parent=policy["id"])
-    return json_response(render_rule(org, policy["id"], rule))
-
-
-async def get_rule(request: Request) -> Response:
-    require_admin(request, "okta.policies.read")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    rule = _get_rule(org, policy["id"], request.path_params["ruleId"])
-    return json_response(render_rule(org, policy["id"], rule))
-
-
-async def replace_rule(request: Request) -> Response:
-    require_admin(request, "okta.policies.manage")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    rule = _get_rule(org, policy["id"], request.path_params["ruleId"])
-    body = await read_json(request, required=True)
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
-    if policy["type"] == "PROFILE_ENROLLMENT":
-        previous = (rule.get("actions") or {}).get("profileEnrollment") or {}
+    if existing is not None and policy["type"] == "PROFILE_ENROLLMENT":
+        previous = (existing.get("actions") or {}).get("profileEnrollment") or {}
         action = _validate_enrollment_action(
-            org, (body.get("actions") or {}).get("profileEnrollment"), previous
+            ctx.org, (body.get("actions") or {}).get("profileEnrollment"), previous
         )
-        rule["actions"] = {"profileEnrollment": action}
-    else:
-        rule["actions"] = want_dict(body.get("actions"), "actions", rule.get("actions") or {})
-        conditions = body.get("conditions")
-        rule["conditions"] = None if conditions is None else want_dict(conditions, "conditions")
-        rule["priority"] = want_int(body.get("priority"), "priority", rule["priority"], 1, 1000)
-    rule["name"] = name
-    rule["lastUpdated"] = now_iso()
-    org.put(RULE, rule["id"], rule, parent=policy["id"])
-    return json_response(render_rule(org, policy["id"], rule))
+        return {"name": name, "actions": {"profileEnrollment": action}}
+    conditions = body.get("conditions")
+    fields: dict[str, Any] = {
+        "name": name,
+        "priority": want_int(
+            body.get("priority"), "priority", (existing or {}).get("priority", 1), 1, 1000
+        ),
+        "conditions": None if conditions is None else want_dict(conditions, "conditions"),
+        "actions": want_dict(body.get("actions"), "actions", (existing or {}).get("actions") or {}),
+    }
+    if existing is None:
+        status = body.get("status", "ACTIVE")
+        if status not in ("ACTIVE", "INACTIVE"):
+            raise validation("status", "status: must be ACTIVE or INACTIVE")
+        rule_type = "SIGN_ON" if policy["type"] == "OKTA_SIGN_ON" else policy["type"]
+        fields.update({"system": False, "status": status, "type": rule_type})
+    return fields
 
 
-async def delete_rule(request: Request) -> Response:
-    require_admin(request, "okta.policies.manage")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    rule = _get_rule(org, policy["id"], request.path_params["ruleId"])
-    if rule.get("system"):
+# ---- declarations and endpoints of their own --------------------------------------------------------
+
+
+def _select(ctx: rest.Ctx, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``type`` is required (as in Okta); ``status`` narrows."""
+    ptype = ctx.request.query_params.get("type")
+    if ptype not in TYPES:
+        raise validation("type", f"type: '{ptype}' is not a valid policy type.")
+    status = ctx.request.query_params.get("status")
+    return [p for p in docs if p["type"] == ptype and (not status or p["status"] == status)]
+
+
+def _keep_system_active(ctx: rest.Ctx, doc: dict[str, Any], action: str) -> None:
+    if action == "deactivate" and doc.get("system"):
         raise OktaApiError("E0000006")
-    org.delete(RULE, rule["id"])
-    return no_content()
 
 
-async def rule_lifecycle(request: Request) -> Response:
-    require_admin(request, "okta.policies.manage")
-    org = org_of(request)
-    policy = get_policy(org, request.path_params["policyId"])
-    rule = _get_rule(org, policy["id"], request.path_params["ruleId"])
-    action = lifecycle_action(request)
-    if rule.get("system") and action == "deactivate":
-        raise OktaApiError("E0000006")
-    rule["status"] = LIFECYCLE_STATUS[action]
-    org.put(RULE, rule["id"], rule, parent=policy["id"])
-    return no_content()
+def _remap_apps(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
+    """Apps of a deleted PROFILE_ENROLLMENT policy fall back to the default one, as in Okta."""
+    org = ctx.org
+    default_pe = org.meta("pe_default_policy")
+    for app_id, _, _ in org.links("app_policy", b=policy["id"]):
+        org.unlink("app_policy", a=app_id, b=policy["id"])
+        if policy["type"] == "PROFILE_ENROLLMENT" and default_pe:
+            org.link("app_policy", app_id, default_pe)
 
 
-routes = [
-    Route("/api/v1/policies", list_policies, methods=["GET"]),
-    Route("/api/v1/policies", create_policy, methods=["POST"]),
-    Route("/api/v1/policies/{policyId}", get_policy_ep, methods=["GET"]),
-    Route("/api/v1/policies/{policyId}", replace_policy, methods=["PUT"]),
-    Route("/api/v1/policies/{policyId}", delete_policy, methods=["DELETE"]),
-    Route("/api/v1/policies/{policyId}/lifecycle/{action}", policy_lifecycle, methods=["POST"]),
-    Route("/api/v1/policies/{policyId}/app", list_policy_apps, methods=["GET"]),
-    Route("/api/v1/policies/{policyId}/rules", list_rules, methods=["GET"]),
-    Route("/api/v1/policies/{policyId}/rules", create_rule, methods=["POST"]),
-    Route("/api/v1/policies/{policyId}/rules/{ruleId}", get_rule, methods=["GET"]),
-    Route("/api/v1/policies/{policyId}/rules/{ruleId}", replace_rule, methods=["PUT"]),
-    Route("/api/v1/policies/{policyId}/rules/{ruleId}", delete_rule, methods=["DELETE"]),
-    Route(
-        "/api/v1/policies/{policyId}/rules/{ruleId}/lifecycle/{action}",
-        rule_lifecycle,
-        methods=["POST"],
-    ),
-]
+def _after_create(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
+    if policy["type"] == "PROFILE_ENROLLMENT":
+        _new_rule(ctx.org, policy["id"], "DENY")
+
+
+async def get_policy_ep(ctx: rest.Ctx) -> Response:
+    """``GET /policies/{policyId}``, with ``?expand=rules`` embedding the rules."""
+    policy = ctx.doc
+    assert policy is not None
+    out = ctx.show(policy)
+    if "rules" in (ctx.request.query_params.get("expand") or ""):
+        out["_embedded"] = {
+            "rules": [
+                RULES.show(ctx.org, r, policy["id"])
+                for r in ctx.org.list(RULE, parent=policy["id"])
+            ]
+        }
+    return json_response(out)
+
+
+POLICIES = rest.Resource(
+    kind=KIND,
+    path="/api/v1/policies",
+    id_param="policyId",
+    okta_type="Policy",
+    prefix=lambda fields: "rst" if fields["type"] == "PROFILE_ENROLLMENT" else "00p",
+    scope="okta.policies",
+    render=render,
+    schema="Policy",
+    build=build_policy,
+    listing=rest.Listing(select=_select),
+    lifecycle=rest.Lifecycle(answer="none", check=_keep_system_active),
+    system="E0000006",
+    protect_put=False,
+    on_delete=_remap_apps,
+    after_create=_after_create,
+    custom={"get": get_policy_ep},
+)
+RULES = rest.Resource(
+    kind=RULE,
+    path="/api/v1/policies/{policyId}/rules",
+    id_param="ruleId",
+    okta_type="PolicyRule",
+    prefix="0pr",
+    scope="okta.policies",
+    render=render_rule,
+    schema="PolicyRule",
+    build=build_rule,
+    parent=POLICIES,
+    lifecycle=rest.Lifecycle(answer="none", check=_keep_system_active),
+    system="E0000006",
+    protect_put=False,
+)
+
+routes = rest.routes(POLICIES, RULES)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .errors import not_found, validation, want_dict, want_str
-from .org import OktaOrg, now_iso
+from .state import OrgState, now_iso
 from .web import json_response, org_of, read_json, require_admin
 
 BASE_TITLES = {
@@ -52,16 +52,16 @@ CUSTOM_TYPES = {"string", "boolean", "integer", "number", "array"}
 META_KEY = "user_schema_custom"
 
 
-def custom_attributes(org: OktaOrg) -> dict[str, dict[str, Any]]:
+def custom_attributes(org: OrgState) -> dict[str, dict[str, Any]]:
     raw = org.meta(META_KEY)
     return json.loads(raw) if raw else {}
 
 
-def attribute_names(org: OktaOrg) -> set[str]:
+def attribute_names(org: OrgState) -> set[str]:
     return set(BASE_TITLES) | set(custom_attributes(org))
 
 
-def check_value(org: OktaOrg, name: str, value: Any) -> None:
+def check_value(org: OrgState, name: str, value: Any) -> None:
     """Type-check one profile value against the schema (base attributes are strings)."""
     if value is None:
         return
@@ -77,7 +77,7 @@ def check_value(org: OktaOrg, name: str, value: Any) -> None:
         raise validation(name, f"{name}: Does not match the {attr_type} type of the attribute")
 
 
-def from_form(org: OktaOrg, name: str, raw: str) -> Any:
+def from_form(org: OrgState, name: str, raw: str) -> Any:
     """A sign-up form value converted to the attribute's type (ValueError if it can't be)."""
     attr_type = custom_attributes(org).get(name, {}).get("type", "string")
     if attr_type == "boolean":
@@ -111,7 +111,7 @@ def _base_property(name: str) -> dict[str, Any]:
     return prop
 
 
-def render(org: OktaOrg) -> dict[str, Any]:
+def render(org: OrgState) -> dict[str, Any]:
     custom = custom_attributes(org)
     created = org.meta("user_schema_created") or now_iso()
     return {
@@ -150,7 +150,7 @@ def render(org: OktaOrg) -> dict[str, Any]:
     }
 
 
-def _known_schema(org: OktaOrg, schema_id: str) -> None:
+def _known_schema(org: OrgState, schema_id: str) -> None:
     if schema_id not in ("default", org.meta("user_type_id")):
         raise not_found(f"Resource not found: {schema_id} (UserSchema)")
 

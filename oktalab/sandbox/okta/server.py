@@ -20,7 +20,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import apps, authn, authz, groups, oidc, origins, pages, policies, schemas, users
+from . import (
+    apps,
+    assignments,
+    authn,
+    authz,
+    groups,
+    oidc,
+    origins,
+    pages,
+    policies,
+    schemas,
+    users,
+)
 from .errors import OAuthError, OktaApiError
 from .faults import Faults
 from .org import OktaOrg
@@ -244,6 +256,7 @@ def create_okta_app(org: OktaOrg) -> ASGIApp:
     """The ASGI app serving ``org``: Management API, OIDC, authn and hosted pages."""
     routes = [
         *apps.routes,
+        *assignments.routes,
         *groups.routes,
         *users.routes,
         *authz.routes,

@@ -21,7 +21,7 @@ import jwt
 
 from . import authz, groups
 from .expressions import Context, ExpressionError, evaluate
-from .org import OktaOrg
+from .state import OrgState
 
 ID_TOKEN_LIFETIME = 3600
 
@@ -48,7 +48,7 @@ def key_owner(server: dict[str, Any] | None) -> str:
 
 
 def context_for(
-    org: OktaOrg, user: dict[str, Any] | None, client_id: str, app_id: str | None
+    org: OrgState, user: dict[str, Any] | None, client_id: str, app_id: str | None
 ) -> Context:
     if user is None:
         return Context(client_id=client_id, app_id=app_id)
@@ -89,17 +89,42 @@ def evaluate_claim(claim: dict[str, Any], ctx: Context) -> Any:
     return None if value == "" else value
 
 
-def sign(org: OktaOrg, server: dict[str, Any] | None, claims: dict[str, Any]) -> str:
+def token_claims(
+    org: OrgState,
+    server: dict[str, Any],
+    claim_type: str,
+    scopes: list[str],
+    ctx: Context,
+    *,
+    id_token_only_always: bool = False,
+) -> dict[str, Any]:
+    """Custom (non-system) claims of ``claim_type`` that apply to these scopes."""
+    out: dict[str, Any] = {}
+    for claim in org.list(authz.CLAIM, parent=server["id"]):
+        if claim.get("system") or claim["status"] != "ACTIVE" or claim["claimType"] != claim_type:
+            continue
+        wanted = ((claim.get("conditions") or {}).get("scopes")) or []
+        if wanted and not set(wanted) & set(scopes):
+            continue
+        if id_token_only_always and not claim.get("alwaysIncludeInToken", False):
+            continue
+        value = evaluate_claim(claim, ctx)
+        if value is not None:
+            out[claim["name"]] = value
+    return out
+
+
+def sign(org: OrgState, server: dict[str, Any] | None, claims: dict[str, Any]) -> str:
     key = org.signing_key(key_owner(server))
     return jwt.encode(claims, key.private, algorithm="RS256", headers={"kid": key.kid})
 
 
-def audience(org: OktaOrg, server: dict[str, Any] | None) -> str:
+def audience(org: OrgState, server: dict[str, Any] | None) -> str:
     return org.org_url if server is None else server["audiences"][0]
 
 
 def mint_access_token(
-    org: OktaOrg,
+    org: OrgState,
     server: dict[str, Any] | None,
     *,
     client_id: str,
@@ -127,7 +152,7 @@ def mint_access_token(
     claims["sub"] = user["profile"]["login"] if user is not None else client_id
     if server is not None:
         ctx = context_for(org, user, client_id, app_id)
-        for name, value in authz.token_claims(org, server, "RESOURCE", scopes, ctx).items():
+        for name, value in token_claims(org, server, "RESOURCE", scopes, ctx).items():
             claims.setdefault(name, value)
     return sign(org, server, claims), claims
 
@@ -184,7 +209,7 @@ def _epoch(iso: str | None) -> float:
 
 
 def org_groups_claim(
-    org: OktaOrg, app: dict[str, Any], user: dict[str, Any], scopes: list[str]
+    org: OrgState, app: dict[str, Any], user: dict[str, Any], scopes: list[str]
 ) -> dict[str, Any]:
     """The app-level ID-token claim (internal API) that only the org AS applies."""
     settings = org.get("app_idtoken", app["id"]) or {}
@@ -207,7 +232,7 @@ def org_groups_claim(
 
 
 def mint_id_token(
-    org: OktaOrg,
+    org: OrgState,
     server: dict[str, Any] | None,
     *,
     app: dict[str, Any],
@@ -243,7 +268,7 @@ def mint_id_token(
             claims.setdefault(k, v)
     else:
         ctx = context_for(org, user, client_id, app["id"])
-        custom = authz.token_claims(
+        custom = token_claims(
             org,
             server,
             "IDENTITY",
@@ -256,7 +281,7 @@ def mint_id_token(
     return sign(org, server, claims)
 
 
-def server_for_issuer(org: OktaOrg, iss: str) -> tuple[bool, dict[str, Any] | None]:
+def server_for_issuer(org: OrgState, iss: str) -> tuple[bool, dict[str, Any] | None]:
     """(found, server) for an ``iss`` value; server None = the org AS."""
     if iss == org.org_url:
         return True, None
@@ -271,7 +296,7 @@ def server_for_issuer(org: OktaOrg, iss: str) -> tuple[bool, dict[str, Any] | No
 
 
 def verify_access_token(
-    org: OktaOrg, token: str, server: dict[str, Any] | None | str = "any"
+    org: OrgState, token: str, server: dict[str, Any] | None | str = "any"
 ) -> dict[str, Any] | None:
     """Claims of a valid, unrevoked access token (optionally from a given AS), else None."""
     try:
@@ -304,5 +329,5 @@ def verify_access_token(
     return claims
 
 
-def revoke_jti(org: OktaOrg, jti: str, exp: int) -> None:
+def revoke_jti(org: OrgState, jti: str, exp: int) -> None:
     org.put("revoked", jti, {"expires": exp})

@@ -7,15 +7,12 @@ import secrets
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from . import groups, schemas
+from . import groups, rest, schemas
 from .errors import OktaApiError, not_found, validation, want_str_list
-from .filters import compile_filter
-from .org import OktaOrg, hash_password, new_id, now_iso, verify_password
-from .web import json_response, no_content, org_of, paginate, read_json, require_admin
+from .state import OrgState, hash_password, new_id, now_iso, verify_password
+from .web import bool_param, json_response, no_content, read_json
 
 KIND = "user"
 PASSWORD = "password"
@@ -26,7 +23,7 @@ PASSWORD_RULES = (
 )
 
 
-def user_type_id(org: OktaOrg) -> str:
+def user_type_id(org: OrgState) -> str:
     value = org.meta("user_type_id")
     if value is None:
         value = new_id("oty")
@@ -34,9 +31,7 @@ def user_type_id(org: OktaOrg) -> str:
     return value
 
 
-def render(org: OktaOrg, user: dict[str, Any]) -> dict[str, Any]:
-    uid = user["id"]
-    base = f"/api/v1/users/{uid}"
+def render(org: OrgState, user: dict[str, Any], base: str) -> dict[str, Any]:
     links: dict[str, Any] = {"self": {"href": org.url(base)}}
     status = user["status"]
     if status in ("STAGED", "DEPROVISIONED"):
@@ -62,7 +57,7 @@ def render(org: OktaOrg, user: dict[str, Any]) -> dict[str, Any]:
     return {**user, "_links": links}
 
 
-def find_by_login(org: OktaOrg, login: str) -> dict[str, Any] | None:
+def find_by_login(org: OrgState, login: str) -> dict[str, Any] | None:
     low = login.lower()
     for user in org.list(KIND):
         if user["profile"].get("login", "").lower() == low:
@@ -70,11 +65,13 @@ def find_by_login(org: OktaOrg, login: str) -> dict[str, Any] | None:
     return None
 
 
-def get_user(org: OktaOrg, id_or_login: str) -> dict[str, Any]:
-    user = org.get(KIND, id_or_login) or find_by_login(org, id_or_login)
-    if user is None:
-        raise not_found(f"Resource not found: {id_or_login} (User)")
-    return user
+def _lookup(org: OrgState, id_or_login: str) -> dict[str, Any] | None:
+    return org.get(KIND, id_or_login) or find_by_login(org, id_or_login)
+
+
+def get_user(org: OrgState, id_or_login: str) -> dict[str, Any]:
+    """A user by id or login, else Okta's 404 (``… (User)``)."""
+    return USERS.find(org, id_or_login)
 
 
 _DUMMY_HASH: list[str] = []
@@ -87,7 +84,7 @@ def burn_password_check(password: str) -> None:
     verify_password(password, _DUMMY_HASH[0])
 
 
-def check_password(org: OktaOrg, user: dict[str, Any], password: str) -> bool:
+def check_password(org: OrgState, user: dict[str, Any], password: str) -> bool:
     stored = org.get(PASSWORD, user["id"])
     return stored is not None and verify_password(password, stored["hash"])
 
@@ -108,13 +105,13 @@ def validate_password(password: Any, login: str) -> None:
         raise validation("password", PASSWORD_RULES)
 
 
-def set_password(org: OktaOrg, user: dict[str, Any], password: str) -> None:
+def set_password(org: OrgState, user: dict[str, Any], password: str) -> None:
     org.put(PASSWORD, user["id"], {"hash": hash_password(password)})
     org.delete("pwfail", user["id"])
     user["passwordChanged"] = now_iso()
 
 
-def validate_profile(org: OktaOrg, profile: Any, *, exclude: str | None = None) -> dict[str, Any]:
+def validate_profile(org: OrgState, profile: Any, *, exclude: str | None = None) -> dict[str, Any]:
     if not isinstance(profile, dict):
         raise validation("profile", "profile: The field cannot be left blank")
     causes = [
@@ -148,7 +145,7 @@ def validate_profile(org: OktaOrg, profile: Any, *, exclude: str | None = None) 
 
 
 def create_user(
-    org: OktaOrg,
+    org: OrgState,
     profile: dict[str, Any],
     *,
     password: str | None,
@@ -185,7 +182,7 @@ def create_user(
     return user
 
 
-def ensure_user(org: OktaOrg, profile: dict[str, Any], password: str) -> dict[str, Any]:
+def ensure_user(org: OrgState, profile: dict[str, Any], password: str) -> dict[str, Any]:
     """Seed helper: create the user or reset it to ACTIVE with this profile and password."""
     user = find_by_login(org, profile["login"])
     if user is None:
@@ -204,7 +201,7 @@ def ensure_user(org: OktaOrg, profile: dict[str, Any], password: str) -> dict[st
     return user
 
 
-def set_status(org: OktaOrg, user: dict[str, Any], status: str) -> None:
+def set_status(org: OrgState, user: dict[str, Any], status: str) -> None:
     now = now_iso()
     user["status"] = status
     user["statusChanged"] = now
@@ -214,67 +211,11 @@ def set_status(org: OktaOrg, user: dict[str, Any], status: str) -> None:
     org.put(KIND, user["id"], user)
 
 
-def _bool_param(request: Request, name: str, default: bool) -> bool:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    return raw.lower() == "true"
+# ---- endpoints with behaviour of their own -------------------------------------------------------
 
 
-# ---- endpoints -------------------------------------------------------------------------------
-
-
-async def list_users(request: Request) -> Response:
-    require_admin(request, "okta.users.read")
-    org = org_of(request)
-    users = org.list(KIND)
-    params = request.query_params
-    default_limit = 200
-    if params.get("q"):
-        q = params["q"].lower()
-        users = [
-            u
-            for u in users
-            if u["status"] != "DEPROVISIONED"
-            and any(
-                str(u["profile"].get(f) or "").lower().startswith(q)
-                for f in ("firstName", "lastName", "email", "login")
-            )
-        ]
-        default_limit = 10
-    elif params.get("filter") or params.get("search"):
-        for param, allowed in (
-            (
-                "filter",
-                {
-                    "id",
-                    "status",
-                    "lastUpdated",
-                    "created",
-                    "type.id",
-                    "profile.login",
-                    "profile.email",
-                    "profile.firstName",
-                    "profile.lastName",
-                },
-            ),
-            ("search", None),
-        ):
-            text = params.get(param)
-            if text:
-                try:
-                    pred = compile_filter(text, allowed)
-                except ValueError as exc:
-                    raise OktaApiError("E0000031") from exc
-                users = [u for u in users if pred(u)]
-    else:
-        users = [u for u in users if u["status"] != "DEPROVISIONED"]
-    return paginate(request, [render(org, u) for u in users], default_limit=default_limit)
-
-
-async def post_user(request: Request) -> Response:
-    require_admin(request, "okta.users.manage")
-    org = org_of(request)
+async def post_user(ctx: rest.Ctx) -> Response:
+    org, request = ctx.org, ctx.request
     body = await read_json(request, required=True)
     profile = validate_profile(org, body.get("profile"))
     password = ((body.get("credentials") or {}).get("password") or {}).get("value")
@@ -288,23 +229,16 @@ async def post_user(request: Request) -> Response:
         org,
         profile,
         password=password,
-        activate=_bool_param(request, "activate", True),
+        activate=bool_param(request, "activate", True),
         group_ids=group_ids,
     )
-    return json_response(render(org, user))
+    return json_response(ctx.show(user))
 
 
-async def get_user_ep(request: Request) -> Response:
-    require_admin(request, "okta.users.read")
-    org = org_of(request)
-    return json_response(render(org, get_user(org, request.path_params["userId"])))
-
-
-async def update_user(request: Request) -> Response:
+async def update_user(ctx: rest.Ctx) -> Response:
     """POST = partial profile update; PUT = replace the profile (Okta semantics)."""
-    require_admin(request, "okta.users.manage")
-    org = org_of(request)
-    user = get_user(org, request.path_params["userId"])
+    org, request, user = ctx.org, ctx.request, ctx.doc
+    assert user is not None
     body = await read_json(request, required=True)
     if "profile" in body:
         if not isinstance(body["profile"], dict):
@@ -321,27 +255,24 @@ async def update_user(request: Request) -> Response:
         user["credentials"] = {"password": {}, "provider": {"type": "OKTA", "name": "OKTA"}}
     user["lastUpdated"] = now_iso()
     org.put(KIND, user["id"], user)
-    return json_response(render(org, user))
+    return json_response(ctx.show(user))
 
 
-async def delete_user(request: Request) -> Response:
-    require_admin(request, "okta.users.manage")
-    org = org_of(request)
-    user = get_user(org, request.path_params["userId"])
+async def delete_user(ctx: rest.Ctx) -> Response:
+    """The first DELETE deactivates (DEPROVISIONED), the second deletes, as in Okta."""
+    user = ctx.doc
+    assert user is not None
     if user["status"] != "DEPROVISIONED":
-        set_status(org, user, "DEPROVISIONED")
+        set_status(ctx.org, user, "DEPROVISIONED")
         return no_content()
-    org.unlink(groups.MEMBER, b=user["id"])
-    org.unlink("app_user", b=user["id"])
-    org.delete(PASSWORD, user["id"])
-    org.delete(KIND, user["id"])
+    ctx.org.delete(PASSWORD, user["id"])
+    USERS.remove(ctx.org, user)
     return no_content()
 
 
-async def lifecycle(request: Request) -> Response:
-    require_admin(request, "okta.users.manage")
-    org = org_of(request)
-    user = get_user(org, request.path_params["userId"])
+async def lifecycle(ctx: rest.Ctx) -> Response:
+    org, request, user = ctx.org, ctx.request, ctx.doc
+    assert user is not None
     action = request.path_params["action"]
     status = user["status"]
     has_password = org.get(PASSWORD, user["id"]) is not None
@@ -351,7 +282,7 @@ async def lifecycle(request: Request) -> Response:
         if action == "reactivate" and status != "PROVISIONED":
             raise OktaApiError("E0000038")
         set_status(org, user, "ACTIVE" if has_password else "PROVISIONED")
-        if _bool_param(request, "sendEmail", True):
+        if bool_param(request, "sendEmail", True):
             return json_response({})
         token = secrets.token_urlsafe(15)[:20]
         return json_response(
@@ -383,23 +314,44 @@ async def lifecycle(request: Request) -> Response:
     raise not_found(f"Resource not found: {action} (Lifecycle)")
 
 
-async def user_groups(request: Request) -> Response:
-    require_admin(request, "okta.users.read")
-    org = org_of(request)
-    user = get_user(org, request.path_params["userId"])
-    found = [
-        groups.render(org, groups.get_group(org, gid))
-        for gid in groups.user_group_ids(org, user["id"])
-    ]
-    return paginate(request, found, default_limit=10000, max_limit=10000)
+USERS = rest.Resource(
+    kind=KIND,
+    path="/api/v1/users",
+    id_param="id",
+    okta_type="User",
+    prefix="00u",
+    scope="okta.users",
+    render=render,
+    schema="User",
+    listing=rest.Listing(
+        default_limit=200,
+        q=("profile.firstName", "profile.lastName", "profile.email", "profile.login"),
+        q_limit=10,
+        filter=frozenset(
+            {
+                "id",
+                "status",
+                "lastUpdated",
+                "created",
+                "type.id",
+                "profile.login",
+                "profile.email",
+                "profile.firstName",
+                "profile.lastName",
+            }
+        ),
+        search=True,
+        hidden=lambda u: u["status"] == "DEPROVISIONED",
+    ),
+    lookup=_lookup,
+    links=((groups.MEMBER, "b"), ("app_user", "b")),
+    custom={
+        "create": post_user,
+        "replace": update_user,
+        "delete": delete_user,
+        "lifecycle": lifecycle,
+    },
+    update_methods=("POST", "PUT"),
+)
 
-
-routes = [
-    Route("/api/v1/users", list_users, methods=["GET"]),
-    Route("/api/v1/users", post_user, methods=["POST"]),
-    Route("/api/v1/users/{userId}", get_user_ep, methods=["GET"]),
-    Route("/api/v1/users/{userId}", update_user, methods=["POST", "PUT"]),
-    Route("/api/v1/users/{userId}", delete_user, methods=["DELETE"]),
-    Route("/api/v1/users/{userId}/lifecycle/{action}", lifecycle, methods=["POST"]),
-    Route("/api/v1/users/{userId}/groups", user_groups, methods=["GET"]),
-]
+routes = rest.routes(USERS)

@@ -1,21 +1,22 @@
-"""HTTP plumbing shared by the Management API modules: auth, bodies, pagination, responses."""
+"""HTTP plumbing shared by the Management API modules: auth, bodies, responses.
+
+Pagination and the generic collection handlers are in :mod:`.rest`.
+"""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
-from urllib.parse import urlencode
 
 import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import OktaApiError, not_found
-from .org import OktaOrg, now_iso
+from .state import OrgState
 
 
-def org_of(request: Request) -> OktaOrg:
+def org_of(request: Request) -> OrgState:
     return request.app.state.org
 
 
@@ -43,7 +44,7 @@ async def read_json(request: Request, *, required: bool = False) -> dict[str, An
     return data
 
 
-def _bearer_claims(org: OktaOrg, token: str) -> dict[str, Any] | None:
+def _bearer_claims(org: OrgState, token: str) -> dict[str, Any] | None:
     """Claims of an org-AS access token (OAuth for Okta service apps), or None."""
     try:
         header = jwt.get_unverified_header(token)
@@ -115,56 +116,7 @@ def lifecycle_action(request: Request) -> str:
     return action
 
 
-def parse_limit(request: Request, default: int, maximum: int = 200) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise OktaApiError("E0000001", "limit", ["limit: must be an integer"]) from exc
-    if value < 0:
-        return default
-    return min(value, maximum) if maximum > 0 else value
-
-
-def paginate(
-    request: Request,
-    items: list[dict[str, Any]],
-    *,
-    default_limit: int = 200,
-    max_limit: int = 200,
-    key: str = "id",
-) -> Response:
-    """Cursor pagination with Okta's ``link`` headers (``rel="self"`` and, if more, ``rel="next"``)."""
-    org = org_of(request)
-    window = org.faults.hide_recent(request.method, request.url.path)
-    if window:
-        cutoff = now_iso(time.time() - window / 1000)
-        items = [
-            i for i in items if not isinstance(i.get("created"), str) or i["created"] <= cutoff
-        ]
-    limit = parse_limit(request, default_limit, max_limit)
-    after = request.query_params.get("after")
-    start = 0
-    if after:
-        for i, item in enumerate(items):
-            if item.get(key) == after:
-                start = i + 1
-                break
-        else:
-            start = len(items)
-    page = items[start : start + limit] if limit > 0 else items[start:]
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
-    base = org.url(request.url.path)
-    self_qs = urlencode(list(request.query_params.multi_items()))
-    response = JSONResponse(page)
-    response.headers.append("link", f'<{base}{"?" + self_qs if self_qs else ""}>; rel="self"')
-    if limit > 0 and start + limit < len(items) and page:
-        next_qs = urlencode([*params, ("after", str(page[-1].get(key)))])
-        response.headers.append("link", f'<{base}?{next_qs}>; rel="next"')
-    return response
-
-
-def epoch() -> int:
-    return int(time.time())
+def bool_param(request: Request, name: str, default: bool) -> bool:
+    """A boolean query parameter (``?activate=false``): only ``true`` is true, as in Okta."""
+    raw = request.query_params.get(name)
+    return default if raw is None else raw.lower() == "true"

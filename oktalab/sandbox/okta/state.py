@@ -1,0 +1,271 @@
+"""State of the sandbox Okta org: a small document store in the shared SQLite file.
+
+Every object (app, user, group, authorization server, claim, policy, grant …) is one JSON
+document in ``okta_docs`` keyed by (kind, id); many-to-many relations (group members, app
+assignments, app → policy mappings) live in ``okta_links``. Insertion order (``seq``) gives the
+stable ordering that Okta's cursor pagination needs. Nothing is cached in memory except parsed
+signing keys, so a restarted sandbox on the same file resumes exactly where it stopped.
+
+This module sits below every resource module; seeding the org's built-ins (which needs the
+resources) lives above them in :mod:`.org`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import string
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from oktalab.sandbox.store import Database
+
+from .faults import Faults
+from .ratelimit import RateLimiter
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS okta_docs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    parent TEXT NOT NULL DEFAULT '',
+    data TEXT NOT NULL,
+    UNIQUE (kind, id)
+);
+CREATE INDEX IF NOT EXISTS okta_docs_parent ON okta_docs (kind, parent);
+CREATE TABLE IF NOT EXISTS okta_links (
+    kind TEXT NOT NULL,
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (kind, a, b)
+);
+CREATE INDEX IF NOT EXISTS okta_links_b ON okta_links (kind, b);
+CREATE TABLE IF NOT EXISTS okta_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_ALNUM = string.ascii_letters + string.digits
+KEEP_KEYS = 2  # keys published per authorization server: the active one and the previous one
+
+
+def new_id(prefix: str, length: int = 20) -> str:
+    """Okta-shaped ids: a type prefix (``0oa`` app, ``00u`` user …) padded to 20 characters."""
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(length - len(prefix)))
+
+
+def now_iso(ts: float | None = None) -> str:
+    dt = datetime.fromtimestamp(ts if ts is not None else time.time(), UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        _, salt_b64, digest_b64 = stored.split("$")
+        salt = base64.b64decode(salt_b64)
+        digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+        return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+    except (ValueError, TypeError):
+        return False
+
+
+def sha256_b64(value: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).decode().rstrip("=")
+
+
+class SigningKey:
+    """An RS256 key of one authorization server (or of the org AS, id ``org``)."""
+
+    def __init__(self, kid: str, pem: bytes) -> None:
+        self.kid = kid
+        self.private = serialization.load_pem_private_key(pem, password=None)
+        self.public = self.private.public_key()
+
+    def jwk(self) -> dict[str, str]:
+        nums = self.public.public_numbers()
+
+        def b64(n: int) -> str:
+            raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+            return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+        return {
+            "kty": "RSA",
+            "alg": "RS256",
+            "kid": self.kid,
+            "use": "sig",
+            "e": b64(nums.e),
+            "n": b64(nums.n),
+        }
+
+
+class OrgState:
+    """The stored state of one Okta org in ``db``; all absolute URLs derive from ``org_url``."""
+
+    def __init__(self, db: Database, *, org_url: str) -> None:
+        self.db = db
+        self.org_url = org_url.rstrip("/")
+        self.db.executescript(SCHEMA)
+        self.rate_limiter = RateLimiter()
+        self.faults = Faults.from_env()
+        self._keys: dict[str, list[SigningKey]] = {}
+
+    # ---- documents -------------------------------------------------------------------------
+    def get(self, kind: str, id_: str) -> dict[str, Any] | None:
+        rows = self.db.query("SELECT data FROM okta_docs WHERE kind=? AND id=?", (kind, id_))
+        return json.loads(rows[0]["data"]) if rows else None
+
+    def put(self, kind: str, id_: str, data: dict[str, Any], parent: str = "") -> dict[str, Any]:
+        self.db.execute(
+            "INSERT INTO okta_docs (kind, id, parent, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (kind, id) DO UPDATE SET data=excluded.data, parent=excluded.parent",
+            (kind, id_, parent, json.dumps(data)),
+        )
+        return data
+
+    def parent_of(self, kind: str, id_: str) -> str | None:
+        """The parent id a document was stored under (``""`` for top-level ones)."""
+        rows = self.db.query("SELECT parent FROM okta_docs WHERE kind=? AND id=?", (kind, id_))
+        return rows[0]["parent"] if rows else None
+
+    def delete(self, kind: str, id_: str) -> bool:
+        cur = self.db.execute("DELETE FROM okta_docs WHERE kind=? AND id=?", (kind, id_))
+        return cur.rowcount > 0
+
+    def take(self, kind: str, id_: str) -> dict[str, Any] | None:
+        """Read and delete atomically: one-time artefacts (codes, session tokens)."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT data FROM okta_docs WHERE kind=? AND id=?", (kind, id_)
+            ).fetchall()
+            if not rows:
+                return None
+            conn.execute("DELETE FROM okta_docs WHERE kind=? AND id=?", (kind, id_))
+            return json.loads(rows[0]["data"])
+
+    def list(self, kind: str, parent: str | None = None) -> list[dict[str, Any]]:
+        if parent is None:
+            rows = self.db.query("SELECT data FROM okta_docs WHERE kind=? ORDER BY seq", (kind,))
+        else:
+            rows = self.db.query(
+                "SELECT data FROM okta_docs WHERE kind=? AND parent=? ORDER BY seq", (kind, parent)
+            )
+        return [json.loads(r["data"]) for r in rows]
+
+    def purge_expired(self, kind: str) -> None:
+        now = time.time()
+        for row in self.db.query("SELECT id, data FROM okta_docs WHERE kind=?", (kind,)):
+            if json.loads(row["data"]).get("expires", now + 1) < now:
+                self.delete(kind, row["id"])
+
+    # ---- links -------------------------------------------------------------------------------
+    def link(self, kind: str, a: str, b: str, data: dict[str, Any] | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO okta_links (kind, a, b, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (kind, a, b) DO UPDATE SET data=excluded.data",
+            (kind, a, b, json.dumps(data or {})),
+        )
+
+    def unlink(self, kind: str, a: str | None = None, b: str | None = None) -> int:
+        clauses, params = ["kind=?"], [kind]
+        if a is not None:
+            clauses.append("a=?")
+            params.append(a)
+        if b is not None:
+            clauses.append("b=?")
+            params.append(b)
+        cur = self.db.execute(
+            f"DELETE FROM okta_links WHERE {' AND '.join(clauses)}", tuple(params)
+        )
+        return cur.rowcount
+
+    def links(
+        self, kind: str, a: str | None = None, b: str | None = None
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        clauses, params = ["kind=?"], [kind]
+        if a is not None:
+            clauses.append("a=?")
+            params.append(a)
+        if b is not None:
+            clauses.append("b=?")
+            params.append(b)
+        rows = self.db.query(
+            f"SELECT a, b, data FROM okta_links WHERE {' AND '.join(clauses)} ORDER BY rowid",
+            tuple(params),
+        )
+        return [(r["a"], r["b"], json.loads(r["data"])) for r in rows]
+
+    # ---- meta --------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        rows = self.db.query("SELECT value FROM okta_meta WHERE key=?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO okta_meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    @property
+    def org_id(self) -> str:
+        value = self.meta("org_id")
+        if value is None:
+            value = new_id("00o")
+            self.set_meta("org_id", value)
+        return value
+
+    # ---- auth --------------------------------------------------------------------------------
+    def check_api_token(self, token: str) -> bool:
+        stored = self.meta("api_token_sha256")
+        return stored is not None and hmac.compare_digest(stored, sha256_b64(token))
+
+    # ---- signing keys --------------------------------------------------------------------------
+    def signing_key(self, owner: str) -> SigningKey:
+        """The active key of an authorization server (``org`` = the org AS); created on demand."""
+        return self.signing_keys(owner)[0]
+
+    def signing_keys(self, owner: str) -> list[SigningKey]:
+        """Published keys, active first: after a rotation the previous key stays in the JWKS
+        (as in Okta) so tokens signed before the rotation still verify."""
+        if owner in self._keys:
+            return self._keys[owner]
+        docs = self.list("key", parent=owner)
+        if not docs:
+            docs = [self._new_key(owner)]
+        keys = [SigningKey(d["kid"], d["pem"].encode()) for d in reversed(docs[-KEEP_KEYS:])]
+        self._keys[owner] = keys
+        return keys
+
+    def key_by_kid(self, owner: str, kid: Any) -> SigningKey | None:
+        return next((k for k in self.signing_keys(owner) if k.kid == kid), None)
+
+    def rotate_key(self, owner: str) -> SigningKey:
+        self._new_key(owner)
+        self._keys.pop(owner, None)
+        return self.signing_key(owner)
+
+    def _new_key(self, owner: str) -> dict[str, Any]:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        kid = secrets.token_urlsafe(32)
+        doc = {"kid": kid, "pem": pem.decode(), "created": now_iso()}
+        return self.put("key", kid, doc, parent=owner)
+
+    def url(self, path: str) -> str:
+        return self.org_url + path
