@@ -10,15 +10,16 @@ from pathlib import Path
 
 from . import __version__
 from .errors import OktalabError, ParameterError
+from .packaged import DEFAULT_SETS, default_parameter_files, init_lab, require_extra
 from .results import format_table
 
-DEFAULT_PARAMS = "parameters/sandbox.yaml"
+DEFAULT_PARAMS = " and ".join(DEFAULT_SETS) + " (packaged: both guides on the sandbox)"
 
 
 def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
     from .runner import Runner
 
-    files = args.params or [DEFAULT_PARAMS]
+    files: list[str | Path] = list(args.params) or list(default_parameter_files())
     stages = (
         [s.strip() for s in args.stages.split(",") if s.strip()]
         if getattr(args, "stages", None)
@@ -75,7 +76,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    copied = init_lab(args.dir, force=args.force)
+    refused = [c for c in copied if c.action == "refused"]
+    if refused:
+        for c in refused:
+            print(f"error: {c.path} differs from the packaged copy", file=sys.stderr)
+        print(
+            f"nothing written; keep your changes, or overwrite with: oktalab init {args.dir} --force",
+            file=sys.stderr,
+        )
+        return 1
+    for c in copied:
+        print(f"{c.action:9} {c.path}")
+    print(f"next: cd {args.dir} && jupyter lab notebooks/00_start.ipynb")
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
+    require_extra("sandbox", "the embedded sandbox")
     try:
         from .sandbox import control
     except ImportError as exc:  # the optional extra is missing
@@ -121,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="print versions for bug reports")
 
+    ini = sub.add_parser(
+        "init", help="copy the notebooks and example parameters into DIR for JupyterLab"
+    )
+    ini.add_argument("dir", help="folder to write notebooks/ and parameters/ into")
+    ini.add_argument("--force", action="store_true", help="overwrite files you changed")
+
     sb = sub.add_parser("sandbox", help="the embedded sandbox (Okta org, Kubernetes API, gateway)")
     sb.add_argument("action", choices=["start", "stop", "status", "serve"])
     sb.add_argument(
@@ -145,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_params(args)
         if args.command == "info":
             return _cmd_info(args)
+        if args.command == "init":
+            return _cmd_init(args)
         return _cmd_sandbox(args)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)

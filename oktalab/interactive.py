@@ -33,9 +33,10 @@ from pydantic import BaseModel
 
 from . import oidc
 from .errors import ParameterError, StageFailed
+from .packaged import notebooks_dir
 from .params import ParameterSet, parse_parameters
 from .results import Row, StageResult, format_table, style, to_frame
-from .runner import SandboxProcess, notebooks_dir
+from .runner import SandboxProcess
 from .settings import read_env_file, sandbox_dir
 from .stages import run_stage
 
@@ -76,10 +77,24 @@ STATUS_BADGES = {
 # ---- parameters ------------------------------------------------------------------------------
 
 
+def lab_dir() -> Path:
+    """The folder holding ``notebooks/`` and ``parameters/`` that the start notebook works in.
+
+    JupyterLab runs a notebook in its own folder, so that is the current folder or its parent
+    (a checkout, Binder, or a folder made by ``oktalab init``); else where the packaged
+    notebooks are (read-only use).
+    """
+    here = Path.cwd()
+    for d in (here, here.parent):
+        if (d / "parameters").is_dir() and (d / "notebooks").is_dir():
+            return d
+    return notebooks_dir().parent
+
+
 def parameters_dir() -> Path:
-    """``parameters/`` beside the notebooks (a checkout or Binder), or ``$OKTALAB_PARAMETERS``."""
+    """``$OKTALAB_PARAMETERS``, else ``parameters/`` in :func:`lab_dir`."""
     env = os.environ.get("OKTALAB_PARAMETERS")
-    return Path(env) if env else notebooks_dir().parent / "parameters"
+    return Path(env) if env else lab_dir() / "parameters"
 
 
 def parameter_files(folder: Path | None = None) -> list[Path]:
@@ -221,7 +236,7 @@ def default_sandbox_dir() -> Path:
     found = sandbox_dir()
     if os.environ.get("OKTALAB_SANDBOX_DIR") or (found / "sandbox.env").is_file():
         return found
-    return notebooks_dir().parent / ".oktalab" / "sandbox"
+    return lab_dir() / ".oktalab" / "sandbox"
 
 
 def ensure_sandbox(state_dir: str | Path | None = None, *, timeout: float = 90.0) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParameterError, SandboxError
+from .packaged import notebooks_dir, require_extra
 from .params import ParameterSet, load_parameters
 from .results import read_rows, write_reports
 from .settings import read_env_file, sandbox_dir
@@ -33,14 +34,6 @@ NOTEBOOKS = {
     "portal_verify": "07_portal_verify.ipynb",
     "teardown": "99_teardown.ipynb",
 }
-
-
-def notebooks_dir() -> Path:
-    """The notebooks shipped beside the package (a source checkout) or $OKTALAB_NOTEBOOKS."""
-    env = os.environ.get("OKTALAB_NOTEBOOKS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def ipc_kernel_manager(socket_dir: str, log_path: Path | None = None) -> type:
@@ -101,6 +94,7 @@ class SandboxProcess:
     def ensure(self) -> None:
         if self.running():
             return
+        require_extra("sandbox", "the embedded sandbox")
         proc = self._cli("start")
         if proc.returncode != 0:
             raise SandboxError(
@@ -167,6 +161,10 @@ class Runner:
                         )
                     ]
                 )
+        for _, ps in sets:
+            wanted = ["teardown"] if teardown else (stages or ps.stage_list)
+            if "portal_verify" in wanted and ps.portal_verify.driver == "browser":
+                require_extra("browser", f"{ps.name}: portal_verify.driver 'browser'")
         sandbox = SandboxProcess(self.sandbox_state_dir)
         report = RunReport()
         try:

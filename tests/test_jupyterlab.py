@@ -58,15 +58,15 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """JupyterLab started through ``binder/start`` on a copy of the notebooks and parameters."""
+    """JupyterLab started through ``binder/start`` on the copies ``oktalab init`` writes."""
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api")
     pytest.importorskip("jupyter_server_proxy")
     home = tmp_path_factory.mktemp("lab")
     repo = home / "repo"
-    for d in ("notebooks", "parameters"):
-        shutil.copytree(ROOT / d, repo / d)
+    init = oktalab_cli("init", str(repo), cwd=home)
+    assert init.returncode == 0, init.stderr
     port, token = free_port(), uuid.uuid4().hex
     state = home / "oktalab" / "sandbox"
     env = {
@@ -78,7 +78,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         OKTALAB_SANDBOX_DIR=str(state),
         OKTALAB_HOME=str(home / "oktalab"),
         OKTALAB_PUBLIC_ORIGIN=f"http://127.0.0.1:{port}",
-        OKTALAB_PARAMETERS=str(repo / "parameters"),
         JUPYTER_CONFIG_DIR=str(home / "jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(home / "jupyter-runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"),

@@ -1,0 +1,1 @@
+"""The stage notebooks, shipped in the wheel as ``oktalab.notebooks`` (see setup.py)."""
