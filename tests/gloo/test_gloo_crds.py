@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from oktalab_support import SHARED
 
 from oktalab.sandbox.gloo.seed import load_crds
 
-SPECS = Path("/work/shared/specs/gloo")
+SPECS = SHARED / "specs" / "gloo"  # ../shared beside the repository; tests skip without it
 REAL_CRDS = SPECS / "crds"
 PROTOS = SPECS / "gloo-mesh-v2.5-protos" / "api"
 

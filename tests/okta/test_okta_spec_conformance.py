@@ -1,6 +1,6 @@
 """Responses of the sandbox validated against Okta's published OpenAPI (management-minimal.yaml).
 
-The spec lives outside the project (``/work/shared/specs/okta``) and is read, never copied; the
+The spec lives outside the project (``../shared/specs/okta`` beside the repository) and is read, never copied; the
 test is skipped without it. OpenAPI 3.0 ``nullable`` is translated to JSON Schema before
 validation; ``$ref``s (including response-level refs) are resolved against the spec document.
 """
@@ -8,15 +8,15 @@ validation; ``$ref``s (including response-level refs) are resolved against the s
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 from okta_support import REDIRECT, Sandbox, create_spa, create_web
+from oktalab_support import SHARED
 
-SPEC = Path("/work/shared/specs/okta/management-minimal.yaml")
+SPEC = SHARED / "specs" / "okta" / "management-minimal.yaml"
 jsonschema = pytest.importorskip("jsonschema")
 referencing = pytest.importorskip("referencing")
 from referencing.jsonschema import DRAFT4  # noqa: E402
@@ -591,7 +591,7 @@ def test_create_web_helper_is_spec_shaped(sandbox: Sandbox) -> None:
         ]
 
 
-OAUTH_SPEC = Path("/work/shared/specs/okta/oauth-minimal.yaml")
+OAUTH_SPEC = SHARED / "specs" / "okta" / "oauth-minimal.yaml"
 OAUTH_COVERED: list[tuple[str, str, int]] = [
     ("GET", "/.well-known/openid-configuration", 200),
     ("GET", "/oauth2/{authorizationServerId}/.well-known/openid-configuration", 200),
