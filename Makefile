@@ -2,48 +2,62 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# One stamp per install flavour, named by the checksum of the build files: an edit reinstalls.
+CKSUM  := $(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.installed-run-$(CKSUM)
+DEV_STAMP := $(VENV)/.installed-dev-$(CKSUM)
 PARAMS ?= parameters/sandbox.yaml parameters/sandbox-portal.yaml
 OUT    ?= runs/latest
 
-.PHONY: setup run teardown test lint format bench sandbox-start sandbox-stop clean
+.PHONY: setup setup-run run teardown test lint format bench wheel-check sandbox-start sandbox-stop clean
 
-setup: $(STAMP)
+setup: $(DEV_STAMP)      ## what `make test` and `make lint` need: running + the dev tools
+setup-run: $(RUN_STAMP)  ## what running needs: oktalab with the sandbox and browser extras
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(RUN_STAMP): pyproject.toml setup.py | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[sandbox,browser]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	rm -f $(VENV)/.installed-run-* && touch $@
+
+$(DEV_STAMP): pyproject.toml setup.py | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	rm -f $(VENV)/.installed-* && touch $@
+	rm -f $(VENV)/.installed-* && touch $@ $(RUN_STAMP)
 
-run: setup  ## run the guides' stages on the embedded sandbox and print the results table
+run: setup-run  ## run the guides' stages on the embedded sandbox and print the results table
 	$(PY) -m oktalab run $(PARAMS) --out $(OUT)
 
-teardown: setup
+teardown: setup-run
 	$(PY) -m oktalab teardown $(PARAMS) --out $(OUT)-teardown
 
 test: setup  ## the test suite (browser tests skip when Debian's chromium is absent)
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check oktalab tests benchmarks
-	$(VENV)/bin/ruff format --check oktalab tests benchmarks
+	$(VENV)/bin/ruff check oktalab tests benchmarks setup.py
+	$(VENV)/bin/ruff format --check oktalab tests benchmarks setup.py
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
 	$(VENV)/bin/mypy
 
 format: setup
-	$(VENV)/bin/ruff check --fix oktalab tests benchmarks
-	$(VENV)/bin/ruff format oktalab tests benchmarks
+	$(VENV)/bin/ruff check --fix oktalab tests benchmarks setup.py
+	$(VENV)/bin/ruff format oktalab tests benchmarks setup.py
 	$(VENV)/bin/nbstripout notebooks/*.ipynb
+
+wheel-check: setup  ## build sdist + wheel, check them, run both guides from the wheel in a fresh venv
+	VENV=$(VENV) PYTHON=$(PYTHON) .ci/wheel-smoke
 
 bench: setup  ## benchmarks, reported as ratios against a baseline measured in the same run
 	$(PY) benchmarks/run.py
 
-sandbox-start: setup
+sandbox-start: setup-run
 	$(PY) -m oktalab sandbox start
 
-sandbox-stop: setup
+sandbox-stop: setup-run
 	$(PY) -m oktalab sandbox stop
 
 clean:
