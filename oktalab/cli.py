@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -17,7 +18,22 @@ DEFAULT_PARAMS = " and ".join(DEFAULT_SETS) + " (packaged: both guides on the sa
 
 
 def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
+    from .params import ADOPT_ENV, adopt_from_env, parse_adopt
     from .runner import Runner
+
+    if args.adopt:
+        problems = []
+        for entry in args.adopt:
+            try:
+                parse_adopt(entry)
+            except ValueError as exc:
+                problems.append(("--adopt", str(exc)))
+        if problems:
+            raise ParameterError(problems)
+        # merged into every set's ``adopt`` when a parameter file is loaded, here and in the
+        # notebook kernels (they inherit the environment)
+        merged = adopt_from_env() + [e for e in args.adopt if e not in adopt_from_env()]
+        os.environ[ADOPT_ENV] = json.dumps(merged)
 
     files: list[str | Path] = list(args.params) or list(default_parameter_files())
     stages = (
@@ -127,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
             "--state-dir", default=None, help="sandbox state folder (default: .oktalab/sandbox)"
         )
         p.add_argument("-v", "--verbose", action="store_true", help="stream notebook output")
+        p.add_argument(
+            "--adopt",
+            action="append",
+            default=[],
+            metavar="KIND/NAME",
+            help="let every set take over this existing object (repeatable): app/<label>, "
+            "group/<name>, claim/<name>, scope/<name>, policy/<name>, <Kind>/<namespace>/<name>",
+        )
 
     run = sub.add_parser("run", help="execute the stage notebooks for each parameter file")
     common(run)
@@ -179,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     except OktalabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a path the user gave: not found, not a folder, not writable
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

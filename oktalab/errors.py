@@ -44,7 +44,8 @@ class ParameterError(OktalabError, ValueError):
         lines = [f"{field}: {msg}" if field else msg for field, msg in problems]
         where = f" in {source}" if source else ""
         head = f"invalid parameters{where}"
-        super().__init__(head + ":\n  " + "\n  ".join(lines))
+        sep = ": " if len(lines) == 1 and "\n" not in lines[0] else ":\n  "
+        super().__init__(head + sep + "\n  ".join(lines))
 
 
 class ConfigurationError(OktalabError):

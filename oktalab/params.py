@@ -8,13 +8,24 @@ real org. Every problem is reported with its field path before any remote call i
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from . import rules
 from .errors import ParameterError
 
 __all__ = [
@@ -28,6 +39,7 @@ __all__ = [
     "KubernetesParams",
     "ParameterSet",
     "load_parameters",
+    "load_yaml",
 ]
 
 GUIDE_STAGES: dict[str, list[str]] = {
@@ -64,16 +76,91 @@ class _Model(BaseModel):
 
 
 def _dns_label(value: str, what: str = "a Kubernetes name") -> str:
-    if not _NAME.match(value) or len(value) > 63:
-        raise ValueError(
-            f"expected {what} (lower-case letters, digits and '-', at most 63), got {value!r}"
-        )
-    return value
+    return rules.dns1123_label(value, what)
 
 
 def _check_uri(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-        raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
+    return rules.http_url(value)
+
+
+def _unique(values: list[str], what: str) -> list[str]:
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"expected each {what} once, repeated: {dupes}")
+    return values
+
+
+def _scopes(values: list[str]) -> list[str]:
+    return _unique([rules.scope_token(v) for v in values], "scope")
+
+
+def _claim_name(value: str) -> str:
+    """Okta claim names: no spaces or invisible characters (a JWT claim name, RFC 7519 §4)."""
+    rules.plain_text(value, "a claim name")
+    if re.search(r"\s", value):
+        raise ValueError(f"expected a claim name without spaces, got {value!r}")
+    return value
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"expected a regular expression for the REGEX filter: {exc}") from None
+    return value
+
+
+Port = Annotated[StrictInt, Field(ge=1, le=65535, description="TCP port 1..65535")]
+# A check that expects anything but a refusal would pass on an unprotected route.
+RefusalStatus = Literal[401, 403]
+
+# Okta kinds accepted in ``adopt`` entries (``<kind>/<name>``); Kubernetes kinds are
+# capitalised (``<Kind>/<namespace>/<name>`` or ``<Kind>/<name>`` for cluster-scoped ones).
+OKTA_ADOPT_KINDS = ("app", "group", "claim", "scope", "policy", "rule", "origin")
+ADOPT_ENV = "OKTALAB_ADOPT"
+_KUBE_KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+
+
+def parse_adopt(entry: str) -> tuple[str, str, str]:
+    """``KIND/NAME`` → ``(kind, namespace, name)``; raise ValueError naming the rule.
+
+    Okta: ``app/<label>``, ``group/<name>``, ``claim/<name>``, ``scope/<name>``,
+    ``policy/<name>``, ``rule/<name>``, ``origin/<name>`` (the name may contain '/').
+    Kubernetes: ``<Kind>/<namespace>/<name>`` or ``<Kind>/<name>`` (cluster-scoped), names
+    per DNS-1123.
+    """
+    rules.plain_text(entry, "an adopt entry")
+    kind, sep, rest = entry.partition("/")
+    if not sep or not rest or not kind:
+        raise ValueError(
+            f"expected KIND/NAME (e.g. app/Petstore, Secret/default/name), got {entry!r}"
+        )
+    if kind in OKTA_ADOPT_KINDS:
+        return kind, "", rest
+    if not _KUBE_KIND.match(kind):
+        raise ValueError(
+            f"expected an Okta kind ({', '.join(OKTA_ADOPT_KINDS)}, lower case) or a Kubernetes "
+            f"Kind (capitalised, e.g. Secret), got {kind!r} in {entry!r}"
+        )
+    parts = rest.split("/")
+    if len(parts) > 2:
+        raise ValueError(f"expected <Kind>/<namespace>/<name> or <Kind>/<name>, got {entry!r}")
+    name = rules.dns1123_subdomain(parts[-1], "a Kubernetes object name")
+    namespace = rules.dns1123_label(parts[0], "a namespace") if len(parts) == 2 else ""
+    return kind, namespace, name
+
+
+def adopt_from_env() -> list[str]:
+    """``--adopt`` entries handed to notebook kernels: ``$OKTALAB_ADOPT``, a JSON list."""
+    raw = os.environ.get(ADOPT_ENV, "").strip()
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ParameterError([(ADOPT_ENV, "expected a JSON list of KIND/NAME strings")]) from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ParameterError([(ADOPT_ENV, "expected a JSON list of KIND/NAME strings")])
     return value
 
 
@@ -85,6 +172,7 @@ class AppParams(_Model):
         max_length=100,
         description="app name shown in Okta; the lookup key on re-runs",
     )
+    _lbl = field_validator("label")(lambda cls, v: rules.plain_text(v, "an app label"))
     type: Literal["browser", "web"] = Field(
         "browser", description="browser = Single-Page App, web = Web app"
     )
@@ -99,7 +187,20 @@ class AppParams(_Model):
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
     def _uris(cls, v: list[str]) -> list[str]:
-        return [_check_uri(u) for u in v]
+        problems = []
+        for i, uri in enumerate(v):
+            try:
+                rules.redirect_uri(uri)
+            except ValueError as exc:
+                problems.append(f"[{i}] {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return _unique(v, "URI")
+
+    @field_validator("grant_types")
+    @classmethod
+    def _grants(cls, v: list[str]) -> list[str]:
+        return _unique(v, "grant type")
 
     @model_validator(mode="after")
     def _rules(self) -> AppParams:
@@ -127,8 +228,17 @@ class ClaimParams(_Model):
     )
     always_include_in_token: bool = True
 
+    _nm = field_validator("name")(lambda cls, v: _claim_name(v))
+    _val = field_validator("value")(lambda cls, v: rules.plain_text(v, "a claim value"))
+    _sc = field_validator("scopes")(lambda cls, v: _scopes(v))
+
     @model_validator(mode="after")
     def _rules(self) -> ClaimParams:
+        if self.group_filter_type == "REGEX":
+            try:
+                _regex(self.value)
+            except ValueError as exc:
+                raise ValueError(f"value: {exc}") from None
         if self.value_type == "GROUPS" and self.group_filter_type is None:
             raise ValueError(
                 "group_filter_type: a GROUPS claim needs REGEX, STARTS_WITH, EQUALS or CONTAINS"
@@ -156,6 +266,13 @@ class TokenPreviewParams(_Model):
     enabled: bool = Field(True, description="sign the test user in and show the tokens")
     scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
 
+    @field_validator("scopes")
+    @classmethod
+    def _sc(cls, v: list[str]) -> list[str]:
+        if "openid" not in v:
+            raise ValueError("expected 'openid' among the scopes (the preview reads the ID token)")
+        return _scopes(v)
+
 
 class KubernetesParams(_Model):
     cluster_name: str = Field(
@@ -169,6 +286,9 @@ class KubernetesParams(_Model):
     )
 
     _c = field_validator("cluster_name")(lambda cls, v: _dns_label(v, "a cluster name"))
+    _ctx = field_validator("context")(
+        lambda cls, v: rules.plain_text(v, "a kubeconfig context") if v else v
+    )
 
 
 class ObjectRef(_Model):
@@ -191,12 +311,19 @@ class ExtAuthParams(_Model):
     wait_seconds: float = Field(30, gt=0, le=600)
 
     _n = field_validator("namespace", "server_name", "policy_name")(lambda cls, v: _dns_label(v))
+    _pn = field_validator("service_port_name")(lambda cls, v: rules.port_name(v))
 
     @field_validator("route_labels")
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
         if not v:
             raise ValueError("expected at least one label (an empty selector selects no routes)")
+        for key, value in v.items():
+            rules.qualified_name(key)
+            try:
+                rules.label_value(value)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
         return v
 
 
@@ -209,13 +336,41 @@ class VerifyParams(_Model):
     host: str | None = Field(
         None, description="Host header to send, when the gateway routes by host"
     )
-    expect_missing: int = Field(
+    expect_missing: RefusalStatus = Field(
         403, description="status for a request without a token (Gloo ext-auth: 403)"
     )
-    expect_invalid: int = Field(403, description="status for a tampered token (Gloo ext-auth: 403)")
-    expect_expired: int = Field(
+    expect_invalid: RefusalStatus = Field(
+        403, description="status for a tampered token (Gloo ext-auth: 403)"
+    )
+    expect_expired: RefusalStatus = Field(
         401, description="status for an expired token (ext-auth-service >= 0.19.19: 401)"
     )
+
+    @field_validator("expect_missing", "expect_invalid", "expect_expired", mode="before")
+    @classmethod
+    def _refusal(cls, v: Any) -> Any:
+        if v not in (401, 403) or isinstance(v, bool):
+            raise ValueError(
+                f"expected 401 or 403, got {v!r}: a check that accepts any other status cannot "
+                "tell a protected route from an unprotected one"
+            )
+        return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        rules.header_value(v, "a Host header value")
+        name, _, port = v.rpartition(":") if not v.endswith("]") else (v, "", "")
+        if not name:
+            name, port = v, ""
+        if port:
+            if not port.isdigit():
+                raise ValueError(f"expected host[:port], got {v!r}")
+            rules.port(int(port))
+        rules.host_name(name.strip("[]"), "a Host header (host[:port])")
+        return v
 
     @field_validator("gateway_url")
     @classmethod
@@ -227,14 +382,16 @@ class VerifyParams(_Model):
     def _path(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith("/"):
             raise ValueError(f"expected a path starting with '/', got {v!r}")
-        return v
+        return rules.url_path(v) if v is not None else v
 
 
 class GroupParams(_Model):
     """An Okta group (guide 2: PetstoreUsers)."""
 
     name: str = Field(min_length=1, max_length=255)
-    description: str = ""
+    description: str = Field("", max_length=1024)
+
+    _t = field_validator("name", "description")(lambda cls, v: rules.plain_text(v, "text"))
 
 
 class AppGroupsClaimParams(_Model):
@@ -242,7 +399,19 @@ class AppGroupsClaimParams(_Model):
 
     name: str = "groups"
     filter_type: Literal["REGEX", "STARTS_WITH", "EQUALS", "CONTAINS"] = "REGEX"
-    value: str = ".*"
+    value: str = Field(".*", min_length=1)
+
+    _nm = field_validator("name")(lambda cls, v: _claim_name(v))
+    _val = field_validator("value")(lambda cls, v: rules.plain_text(v, "a filter value"))
+
+    @model_validator(mode="after")
+    def _re(self) -> AppGroupsClaimParams:
+        if self.filter_type == "REGEX":
+            try:
+                _regex(self.value)
+            except ValueError as exc:
+                raise ValueError(f"value: {exc}") from None
+        return self
 
 
 class RegistrationParams(_Model):
@@ -257,12 +426,16 @@ class RegistrationParams(_Model):
     app_self_service: bool = Field(True, description="users may request the app, no approval")
     assign_group_to_app: bool = True
 
+    _t = field_validator("policy_name", "target_group")(
+        lambda cls, v: rules.plain_text(v, "a name")
+    )
+
     @field_validator("profile_attributes")
     @classmethod
     def _email_first(cls, v: list[str]) -> list[str]:
         if "email" not in v:
             raise ValueError("expected 'email' among the profile attributes (it is the username)")
-        return v
+        return _unique(v, "profile attribute")
 
 
 class PortalParams(_Model):
@@ -272,7 +445,7 @@ class PortalParams(_Model):
     name: str = "petstore-portal"
     display_name: str = "Petstore Portal"
     domain: str = Field("petstore.example.com", description="portal host name (without port)")
-    ingress_port: int | Literal["auto"] = Field(
+    ingress_port: Port | Literal["auto"] = Field(
         "auto", description="gateway port; auto = the port of $OKTALAB_GATEWAY_URL"
     )
     scheme: Literal["http", "https"] = "http"
@@ -297,9 +470,26 @@ class PortalParams(_Model):
         "/portals/<namespace>/<name>); its /callback is registered too",
     )
 
-    _n = field_validator(
-        "namespace", "name", "secret_name", "group_name", "api_product", "environment"
-    )(lambda cls, v: _dns_label(v))
+    @field_validator("ingress_port", mode="before")
+    @classmethod
+    def _port(cls, v: Any) -> Any:
+        if v != "auto":
+            try:
+                rules.port(v)
+            except ValueError as exc:
+                raise ValueError(f"{exc}, or 'auto'") from None
+        return v
+
+    _n = field_validator("namespace", "name", "group_name", "api_product", "environment")(
+        lambda cls, v: _dns_label(v)
+    )
+    _sn = field_validator("secret_name")(
+        lambda cls, v: rules.dns1123_subdomain(v, "a Secret name (DNS-1123 subdomain)")
+    )
+    _sk = field_validator("secret_key")(lambda cls, v: rules.secret_key(v))
+    _gc = field_validator("group_claim_key")(lambda cls, v: _claim_name(v))
+    _as = field_validator("additional_scopes")(lambda cls, v: _scopes(v))
+    _dn = field_validator("display_name")(lambda cls, v: rules.plain_text(v, "a display name"))
     _pub = field_validator("public_url")(lambda cls, v: _check_uri(v) if v else v)
 
     @field_validator("domain", "environment_domain")
@@ -307,7 +497,7 @@ class PortalParams(_Model):
     def _host(cls, v: str) -> str:
         if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", v):
             raise ValueError(f"expected a host name without scheme or port, got {v!r}")
-        return v
+        return rules.dns1123_subdomain(v, "a lower-case host name")
 
     def prerequisite_names(self) -> list[tuple[str, str]]:
         return (
@@ -329,6 +519,8 @@ class PortalVerifyParams(_Model):
         True, description="also check that a user outside the group sees no API product"
     )
     screenshot: bool = True
+
+    _ed = field_validator("email_domain")(lambda cls, v: rules.host_name(v, "an e-mail domain"))
 
 
 class ParameterSet(_Model):
@@ -360,16 +552,41 @@ class ParameterSet(_Model):
     portal_verify: PortalVerifyParams = PortalVerifyParams()
     adopt: list[str] = Field(
         default_factory=list,
-        description="existing objects this set may take over, as Kind/namespace/name "
-        "(Kind/name when cluster-scoped); anything else owned by others is never changed",
+        description="objects this set may take over although it did not create them "
+        "(KIND/NAME: app/<label>, group/<name>, claim/<name>, scope/<name>, policy/<name>, "
+        "rule/<name>, origin/<name>, <Kind>/<namespace>/<name>, <Kind>/<name>); "
+        "teardown restores them to their recorded state",
     )
 
     _n = field_validator("name")(lambda cls, v: _dns_label(v, "a parameter-set name"))
+    _as = field_validator("authorization_server")(lambda cls, v: rules.authorization_server_id(v))
+    _sc = field_validator("scopes")(lambda cls, v: _scopes(v))
+
+    @field_validator("adopt")
+    @classmethod
+    def _adopt(cls, v: list[str]) -> list[str]:
+        problems = []
+        for i, entry in enumerate(v):
+            try:
+                parse_adopt(entry)
+            except ValueError as exc:
+                problems.append(f"[{i}] {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return _unique(v, "adopt entry")
 
     def adopts(self, kind: str, name: str, namespace: str = "") -> bool:
-        """True when the user opted in to taking over this existing object (``adopt``)."""
-        key = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
-        return key in self.adopt
+        """Whether the user opted in to adopting this object (``adopt:`` or ``--adopt``).
+
+        ``kind`` is an Okta kind (``app``, ``group``, ``claim``, ``scope``, ``policy``,
+        ``rule``, ``origin``: lower case) or a Kubernetes Kind (``Secret``, ``Group``: as the
+        API spells it), so ``group/x`` and ``Group/ns/x`` never match each other.
+        A Kubernetes entry without a namespace matches only ``namespace == ""``
+        (cluster-scoped objects): adoption is per object, never per name in any namespace.
+        """
+        okta = kind in OKTA_ADOPT_KINDS
+        want = (kind, "" if okta else namespace, name)
+        return any(parse_adopt(e) == want for e in self.adopt)
 
     @field_validator("stages")
     @classmethod
@@ -438,8 +655,36 @@ def _merge(base: Any, over: Any) -> Any:
     return over
 
 
+def _find_invisible(data: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every string (keys too) with a control or invisible character, by field path."""
+    found: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            p = f"{path}.{k}" if path else str(k)
+            if not isinstance(k, str):
+                found.append((p, f"expected a text key, got {type(k).__name__} {k!r}"))
+                continue
+            bad = rules.invisible_or_control(k)
+            if bad:
+                found.append(
+                    (f"{path}[{k!r}]", f"key contains a control or invisible character ({bad})")
+                )
+                continue
+            found += _find_invisible(v, p)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found += _find_invisible(v, f"{path}.{i}")
+    elif isinstance(data, str):
+        bad = rules.invisible_or_control(data)
+        if bad:
+            found.append(
+                (path, f"expected text without control or invisible characters, found {bad}")
+            )
+    return found
+
+
 def parse_parameters(data: Any, *, source: str | None = None) -> ParameterSet:
-    """Validate a mapping; raise ParameterError naming each bad field."""
+    """Validate a mapping; raise ParameterError naming each bad field (one message per field)."""
     if not isinstance(data, dict):
         raise ParameterError("expected a mapping of parameters at the top level", source=source)
     secrets = _find_secrets(data)
@@ -454,12 +699,19 @@ def parse_parameters(data: Any, *, source: str | None = None) -> ParameterSet:
             ],
             source=source,
         )
+    invisible = _find_invisible(data)
+    if invisible:
+        raise ParameterError(invisible, source=source)
     try:
         return ParameterSet.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        problems: dict[str, list[str]] = {}
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
+            loc = ".".join(
+                str(p)
+                for p in err["loc"]
+                if not str(p).startswith(("function-", "literal[", "constrained-"))
+            )
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown parameter (check the spelling)"
@@ -467,19 +719,136 @@ def parse_parameters(data: Any, *, source: str | None = None) -> ParameterSet:
                 msg = "required parameter is missing"
             elif err["type"] == "literal_error":
                 msg = f"{msg}; got {err.get('input')!r}"
-            problems.append((loc, msg))
-        raise ParameterError(problems, source=source) from None
+            if msg not in problems.setdefault(loc, []):
+                problems[loc].append(msg)
+        raise ParameterError(
+            [(loc, "; ".join(msgs)) for loc, msgs in problems.items()], source=source
+        ) from None
+
+
+# -- YAML ----------------------------------------------------------------------------------
+MAX_YAML_BYTES = 256 * 1024  # parameter files are a few kB
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 20_000  # after alias expansion: what a consumer walking the data would see
+
+
+class _StrictSafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader; the document is checked as a node graph before construction."""
+
+
+def _check_nodes(root: yaml.Node) -> list[tuple[str, str]]:
+    """Duplicate keys, depth, recursive aliases and the expanded size, with field paths.
+
+    Sizes are memoised per node, so an alias bomb (each level referring to the previous one
+    ten times) is measured in linear time and refused instead of being expanded.
+    """
+    problems: list[tuple[str, str]] = []
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def walk(node: yaml.Node, path: str, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            problems.append((path or "(top)", "recursive alias: an anchor refers to itself"))
+            return MAX_YAML_NODES + 1
+        if depth > MAX_YAML_DEPTH:
+            problems.append((path or "(top)", f"nested deeper than {MAX_YAML_DEPTH} levels"))
+            return MAX_YAML_NODES + 1
+        active.add(key)
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for k, v in node.value:
+                name = str(k.value) if isinstance(k, yaml.ScalarNode) else "?"
+                child = f"{path}.{name}" if path else name
+                if name != "<<" and name in seen:
+                    problems.append(
+                        (
+                            child,
+                            f"duplicate key (line {seen[name] + 1} and line "
+                            f"{k.start_mark.line + 1}); YAML would keep only the last",
+                        )
+                    )
+                seen[name] = k.start_mark.line
+                size += walk(k, child, depth + 1) + walk(v, child, depth + 1)
+                if size > MAX_YAML_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                size += walk(item, f"{path}[{i}]", depth + 1)
+                if size > MAX_YAML_NODES:
+                    break
+        active.discard(key)
+        sizes[key] = size
+        return size
+
+    total = walk(root, "", 0)
+    if total > MAX_YAML_NODES and not problems:
+        problems.append(
+            ("(document)", f"expands to more than {MAX_YAML_NODES} values (too many aliases)")
+        )
+    return problems
+
+
+def load_yaml(text: str | bytes, *, source: str | None = None) -> Any:
+    """Parse one YAML document safely: at most 256 KiB, 32 levels, 20,000 values after alias
+    expansion, no duplicate keys, safe tags only (``yaml.SafeLoader``).
+
+    Raises ParameterError naming the field path (duplicates) or the limit.
+    """
+    size = len(text.encode() if isinstance(text, str) else text)
+    if size > MAX_YAML_BYTES:
+        raise ParameterError(
+            f"file is {size} bytes; parameter files are limited to {MAX_YAML_BYTES} bytes",
+            source=source,
+        )
+    loader = _StrictSafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise ParameterError(
+                f"nested deeper than {MAX_YAML_DEPTH} levels", source=source
+            ) from None
+        if node is None:
+            return None
+        problems = _check_nodes(node)
+        if problems:
+            raise ParameterError(problems, source=source)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"not valid YAML: {exc}", source=source) from None
+    finally:
+        loader.dispose()
 
 
 def load_parameters(path: str | Path, overrides: dict[str, Any] | None = None) -> ParameterSet:
-    """Load a YAML parameter file, apply ``overrides`` (a nested mapping), and validate."""
+    """Load a YAML parameter file, apply ``overrides`` (a nested mapping), and validate.
+
+    ``$OKTALAB_ADOPT`` (a JSON list, set by ``oktalab run --adopt``) is added to ``adopt``.
+    Raises ParameterError (every bad field, before any remote call).
+    """
     p = Path(path)
     if not p.is_file():
         raise ParameterError(f"parameter file not found: {p}", source=str(p))
     try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ParameterError(f"not valid YAML: {exc}", source=str(p)) from None
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ParameterError(f"cannot read the file: {exc.strerror}", source=str(p)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParameterError("not UTF-8 text", source=str(p)) from None
+    data = load_yaml(text, source=str(p))
+    if data is None:
+        data = {}
     if overrides:
         data = _merge(data, overrides)
+    extra = adopt_from_env()
+    if extra and isinstance(data, dict):
+        current = data.get("adopt") or []
+        if isinstance(current, list):
+            data = {**data, "adopt": current + [e for e in extra if e not in current]}
     return parse_parameters(data, source=str(p))

@@ -128,15 +128,29 @@ class Runner:
         self.log_output = log_output
         self.stage_timeout = stage_timeout
 
+    def check_out_dir(self) -> None:
+        """``--out`` must be a folder (or not exist yet) in a writable place; checked before
+        any call so that a typo does not surface as a traceback after the stages ran."""
+        out = self.out_dir
+        existing = next((p for p in (out, *out.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ParameterError([("--out", f"expected a folder, but {existing} is a file")])
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise ParameterError([("--out", f"{existing} is not writable")])
+
     def load(self, files: list[str | Path]) -> list[tuple[Path, ParameterSet]]:
         """Validate every file first, so a typo in the last one stops the run before any call."""
         sets: list[tuple[Path, ParameterSet]] = []
         problems: list[str] = []
+        errors: list[ParameterError] = []
         for f in files:
             try:
                 sets.append((Path(f).resolve(), load_parameters(f)))
             except ParameterError as exc:
                 problems.append(str(exc))
+                errors.append(exc)
+        if len(errors) == 1 and len(problems) == 1:
+            raise errors[0]
         names = [ps.name for _, ps in sets]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -149,6 +163,7 @@ class Runner:
         self, files: list[str | Path], *, stages: list[str] | None = None, teardown: bool = False
     ) -> RunReport:
         sets = self.load(files)
+        self.check_out_dir()
         for _, ps in sets:
             wanted = ["teardown"] if teardown else (stages or ps.stage_list)
             unknown = [s for s in wanted if s not in NOTEBOOKS]

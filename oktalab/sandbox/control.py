@@ -85,7 +85,7 @@ def start(state_dir: Path, *, timeout: float = 60.0, public_url: str | None = No
     if _pid(state_dir) and healthy(state_dir):
         print(_describe(state_dir))
         return 0
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(FileNotFoundError):
         (state_dir / "sandbox.env").unlink()
     log = open(state_dir / "sandbox.log", "ab")
@@ -145,7 +145,7 @@ def stop(state_dir: Path, *, timeout: float = 15.0) -> int:
 def serve_foreground(state_dir: Path, *, public_url: str | None = None) -> int:
     from .server import serve
 
-    (state_dir.mkdir(parents=True, exist_ok=True))
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not (state_dir / "sandbox.pid").is_file() or _pid(state_dir) is None:
         (state_dir / "sandbox.pid").write_text(str(os.getpid()))
     try:

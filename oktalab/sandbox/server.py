@@ -205,6 +205,57 @@ class SandboxInfo:
     kubeconfig: Path
 
 
+def private_state_db(state_dir: Path) -> Path:
+    """The state folder (0700) and its SQLite file (0600): the file holds the org's signing
+    keys and client secrets, so only the owner may read either. SQLite creates the -wal and
+    -shm files with the database file's permissions. Returns the database path."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(state_dir, 0o700)
+    path = state_dir / "sandbox.db"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for p in (path, path.with_name("sandbox.db-wal"), path.with_name("sandbox.db-shm")):
+        if p.exists():
+            os.chmod(p, 0o600)
+    return path
+
+
+class RequestCounter:
+    """Counts the requests each sandbox server received; ``GET /__sandbox/requests`` on the
+    Okta port answers ``{"okta": n, "kube": n, "gateway": n}`` (that request not counted), so
+    tests can prove that bad input reached no server."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.inner: dict[str, Any] = {}
+
+    def wrap(self, name: str, app: ASGIApp) -> ASGIApp:
+        self.counts[name] = 0
+        self.inner[name] = app
+
+        async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+            if (
+                scope["type"] == "http"
+                and name == "okta"
+                and scope["path"] == "/__sandbox/requests"
+            ):
+                body = json.dumps(self.counts).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+            if scope["type"] in ("http", "websocket"):
+                self.counts[name] += 1
+            await app(scope, receive, send)
+
+        return counted
+
+
 def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -216,8 +267,7 @@ async def serve(
 ) -> None:
     """Run until ``stop`` is set (or SIGTERM/SIGINT when run from the CLI)."""
     state_dir = state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(state_dir / "sandbox.db")
+    db = Database(private_state_db(state_dir))
     socks = bind_stable(state_dir, bind)
     url = {name: f"http://127.0.0.1:{s.getsockname()[1]}" for name, s in socks.items()}
     # kubectl never sends a bearer token over plain http, so the API server speaks TLS.
@@ -243,10 +293,11 @@ async def serve(
         browser_urls[url["okta"]] = public
         okta_app = LoopbackURLs(okta_app, public=public, loopback=url["okta"])
         route_public_to_loopback(public, url["okta"])
+    counter = RequestCounter()
     apps = {
-        "okta": okta_app,
-        "kube": create_kube_app(store, token=kube_token),
-        "gateway": create_gateway_app(store, browser_urls),
+        "okta": counter.wrap("okta", okta_app),
+        "kube": counter.wrap("kube", create_kube_app(store, token=kube_token)),
+        "gateway": counter.wrap("gateway", create_gateway_app(store, browser_urls)),
     }
     servers = {
         name: _Server(
@@ -303,7 +354,7 @@ async def serve(
         for s in servers.values():
             s.should_exit = True
         # An open `kubectl get -w` would otherwise hold the shutdown until it times out.
-        apps["kube"].state.kube.close_watches()  # type: ignore[attr-defined]
+        counter.inner["kube"].state.kube.close_watches()  # type: ignore[attr-defined]
         await asyncio.gather(*tasks, return_exceptions=True)
         controllers.stop()
         with contextlib.suppress(FileNotFoundError):
