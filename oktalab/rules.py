@@ -221,7 +221,7 @@ def redirect_uri(value: str) -> str:
     ``DISABLED``). The guides' redirects land in a browser, so the scheme is http or https.
     User information is refused (browsers strip or warn; it would leak into logs).
     """
-    what = "a redirect URI (an absolute http(s) URI, RFC 6749 §3.1.2)"
+    what = "an absolute http(s) URL as a redirect URI (RFC 6749 §3.1.2)"
     if "*" in value:
         raise ValueError(
             f"expected {what} without '*': oktalab registers wildcard_redirect DISABLED; "

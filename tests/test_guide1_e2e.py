@@ -103,7 +103,7 @@ def test_a_failing_check_fails_the_run(
     data = yaml.safe_load(PARAMS.read_text())
     data["name"] = "guide1-expect-open"
     data["app"]["label"] = "oktalab-expect-open"
-    data["verify"]["expect_missing"] = 200  # the route is protected, so this check must fail
+    data["verify"]["expect_missing"] = 401  # the route answers 403, so this check must fail
     bad.write_text(yaml.safe_dump(data))
     code, rows, text = run(
         sandbox, "run", str(bad), "--out", str(tmp_path / "o"), "--stages", "okta_app,claims,verify"

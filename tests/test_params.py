@@ -39,7 +39,7 @@ def test_defaults_fill_the_guide() -> None:
     ("path", "value", "field", "words"),
     [
         ("app.type", "spa", "app.type", "'browser' or 'web'"),
-        ("app.redirect_uris", ["not a url"], "app.redirect_uris", "absolute http(s) URI"),
+        ("app.redirect_uris", ["not a url"], "app.redirect_uris", "absolute http(s) URL"),
         ("app.colour", "blue", "app.colour", "unknown parameter"),
         ("extauth.policy_name", "Oauth_Okta", "extauth.policy_name", "Kubernetes name"),
         ("extauth.route_labels", {}, "extauth.route_labels", "at least one label"),
