@@ -1,9 +1,12 @@
 """OIDC from the client side: discovery, JWKS, and a headless authorization-code + PKCE login.
 
 The headless login is what a person does in the guide's Token Preview: sign a user in and
-look at the tokens. It uses Okta's primary authentication (``/api/v1/authn``) for a one-time
-``sessionToken``, then ``/authorize`` with PKCE (without following the redirect) and
-``/token``. It needs only that password alone satisfies the org's sign-on policy.
+look at the tokens. On an Identity Engine org (the default for new orgs) it takes the
+interaction code flow (``/v1/interact``, ``/idp/idx/*``, ``grant_type=interaction_code``); on a
+Classic org, primary authentication (``/api/v1/authn``) for a one-time ``sessionToken``, then
+``/authorize`` with PKCE (without following the redirect) and ``/token``. The org says which it
+is at ``/.well-known/okta-organization``. Either needs password alone to satisfy the org's
+policies; otherwise the error names what Okta asked for.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import jwt
 
-from .errors import OktaAPIError, VerificationError
+from .errors import OktaAPIError, ParameterError, VerificationError
 from .settings import Secret
 
 Json = dict[str, Any]
@@ -130,6 +134,7 @@ class Tokens:
     id_token: Secret | None = field(default=None, repr=False)
     refresh_token: Secret | None = field(default=None, repr=False)
     scope: str = ""
+    sign_in: str = ""  # the path that signed in: "idx" (Identity Engine) or "authn" (Classic)
 
     def access_claims(self) -> Json:
         return decode_unverified(self.access_token.reveal())
@@ -164,6 +169,51 @@ def verify_token(
     raise VerificationError(f"no key with kid {header.get('kid')!r} in the JWKS")
 
 
+SIGN_IN_MODES = ("auto", "idx", "authn")
+ION = "application/ion+json; okta-version=1.0.0"
+_MAX_IDX_STEPS = 8
+
+
+def org_pipeline(org_url: str, *, http: httpx.Client | None = None) -> str | None:
+    """The org's authentication pipeline: ``idx`` (Identity Engine) or ``v1`` (Classic).
+
+    Read from ``GET /.well-known/okta-organization`` (Okta Management API
+    ``getWellknownOrgMetadata``, field ``pipeline``); None when the org does not say.
+    """
+    url = f"{org_url.rstrip('/')}/.well-known/okta-organization"
+    client = http or httpx.Client(timeout=15)
+    try:
+        resp = client.get(url, headers={"Accept": "application/json"})
+    finally:
+        if http is None:
+            client.close()
+    if resp.status_code != 200:
+        return None
+    body = _json_or_none(resp)
+    value = body.get("pipeline") if isinstance(body, dict) else None
+    return value if value in ("idx", "v1") else None
+
+
+def choose_sign_in(org_url: str, mode: str = "auto", *, http: httpx.Client | None = None) -> str:
+    """``idx`` or ``authn``: how to sign a user in on this org.
+
+    ``mode`` ``idx``/``authn`` forces a path; ``auto`` asks the org for its pipeline (see
+    :func:`org_pipeline`): Identity Engine → the interaction code flow, Classic → ``/api/v1/authn``.
+    Raises ParameterError for an unknown mode, VerificationError when ``auto`` gets no answer.
+    """
+    if mode not in SIGN_IN_MODES:
+        raise ParameterError([("sign_in", f"must be one of {', '.join(SIGN_IN_MODES)}")])
+    if mode != "auto":
+        return mode
+    found = org_pipeline(org_url, http=http)
+    if found is None:
+        raise VerificationError(
+            f"{org_url}/.well-known/okta-organization did not name the org's pipeline (idx or "
+            "v1); set the parameter sign_in to idx (Identity Engine) or authn (Classic Engine)"
+        )
+    return "idx" if found == "idx" else "authn"
+
+
 def headless_login(
     *,
     org_url: str,
@@ -174,69 +224,55 @@ def headless_login(
     password: Secret,
     scopes: list[str],
     client_secret: Secret | None = None,
+    sign_in: str = "auto",
     http: httpx.Client | None = None,
 ) -> Tokens:
-    """Sign ``username`` in with authorization code + PKCE, without a browser."""
+    """Sign ``username`` in without a browser and return the tokens (PKCE throughout).
+
+    Identity Engine orgs: the interaction code flow (``/v1/interact``, ``/idp/idx/*``, then
+    ``grant_type=interaction_code``; Okta's "Interaction Code grant type" guide), which needs the
+    app's ``interaction_code`` grant. Classic orgs: ``/api/v1/authn`` for a one-time
+    ``sessionToken``, then ``/authorize`` and ``/token``. ``sign_in`` is ``auto`` (ask the org,
+    see :func:`choose_sign_in`), ``idx`` or ``authn``. Raises OktaAPIError when Okta refuses a
+    request, VerificationError naming the remediation when Okta asks for more than a password
+    (an MFA factor, a password change …).
+    """
     client = http or httpx.Client(timeout=20)
     try:
-        authn = client.post(
-            f"{org_url.rstrip('/')}/api/v1/authn",
-            json={"username": username, "password": password.reveal()},
-            headers={"Accept": "application/json"},
-        )
-        if authn.status_code != 200:
-            raise OktaAPIError.from_response(
-                authn.status_code, "POST", "/api/v1/authn", _json_or_none(authn)
-            )
-        body = authn.json()
-        if body.get("status") != "SUCCESS":
-            raise VerificationError(
-                f"primary authentication for {username} ended in {body.get('status')}, not SUCCESS"
-            )
+        path = choose_sign_in(org_url, sign_in, http=client)
         verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(16)
         nonce = secrets.token_urlsafe(16)
-        resp = client.get(
-            metadata.authorization_endpoint,
-            params={
-                "client_id": client_id,
-                "response_type": "code",
-                "scope": " ".join(scopes),
-                "redirect_uri": redirect_uri,
-                "state": state,
-                "nonce": nonce,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "sessionToken": body["sessionToken"],
-            },
-            follow_redirects=False,
-        )
-        if resp.status_code not in (302, 303):
-            raise VerificationError(
-                f"/authorize answered {resp.status_code}, expected a redirect to {redirect_uri}"
+        if path == "idx":
+            form = _idx_sign_in(
+                client,
+                org_url=org_url,
+                metadata=metadata,
+                client_id=client_id,
+                redirect_uri=redirect_uri,
+                username=username,
+                password=password,
+                scopes=scopes,
+                client_secret=client_secret,
+                pkce=(verifier, challenge),
+                state=state,
+                nonce=nonce,
             )
-        location = resp.headers.get("location", "")
-        query = parse_qs(urlparse(location).query)
-        if "error" in query:
-            raise OktaAPIError(
-                status=resp.status_code,
-                method="GET",
-                url="/authorize",
-                error_code=query["error"][0],
-                summary=query.get("error_description", [""])[0],
+        else:
+            form = _authn_sign_in(
+                client,
+                org_url=org_url,
+                metadata=metadata,
+                client_id=client_id,
+                redirect_uri=redirect_uri,
+                username=username,
+                password=password,
+                scopes=scopes,
+                pkce=(verifier, challenge),
+                state=state,
+                nonce=nonce,
             )
-        if not location.startswith(redirect_uri) or "code" not in query:
-            raise VerificationError(
-                "/authorize did not redirect to the app with a code (is the redirect URI registered?)"
-            )
-        if query.get("state", [""])[0] != state:
-            raise VerificationError("/authorize returned a different state: refusing the code")
-        form = {
-            "grant_type": "authorization_code",
-            "code": query["code"][0],
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-        }
+        form["code_verifier"] = verifier
         auth: httpx.Auth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
         if client_secret is not None:
             auth = httpx.BasicAuth(client_id, client_secret.reveal())
@@ -253,6 +289,7 @@ def headless_login(
             id_token=Secret(t["id_token"]) if t.get("id_token") else None,
             refresh_token=Secret(t["refresh_token"]) if t.get("refresh_token") else None,
             scope=t.get("scope", ""),
+            sign_in=path,
         )
         if tokens.id_token and tokens.id_claims().get("nonce") != nonce:
             raise VerificationError("the ID token's nonce does not match the one sent")
@@ -260,6 +297,290 @@ def headless_login(
     finally:
         if http is None:
             client.close()
+
+
+def _authn_sign_in(
+    client: httpx.Client,
+    *,
+    org_url: str,
+    metadata: Metadata,
+    client_id: str,
+    redirect_uri: str,
+    username: str,
+    password: Secret,
+    scopes: list[str],
+    pkce: tuple[str, str],
+    state: str,
+    nonce: str,
+) -> dict[str, str]:
+    """Classic Engine: ``/api/v1/authn`` → ``sessionToken`` → ``/authorize`` → the token form."""
+    authn = client.post(
+        f"{org_url.rstrip('/')}/api/v1/authn",
+        json={"username": username, "password": password.reveal()},
+        headers={"Accept": "application/json"},
+    )
+    if authn.status_code != 200:
+        raise OktaAPIError.from_response(
+            authn.status_code, "POST", "/api/v1/authn", _json_or_none(authn)
+        )
+    body = authn.json()
+    if body.get("status") != "SUCCESS":
+        raise VerificationError(
+            f"primary authentication for {username} ended in {body.get('status')}, not SUCCESS"
+            + (
+                f" (Okta asks for {body['_links']['next'].get('name')})"
+                if isinstance(body.get("_links"), dict)
+                and isinstance(body["_links"].get("next"), dict)
+                else ""
+            )
+        )
+    resp = client.get(
+        metadata.authorization_endpoint,
+        params={
+            "client_id": client_id,
+            "response_type": "code",
+            "scope": " ".join(scopes),
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": pkce[1],
+            "code_challenge_method": "S256",
+            "sessionToken": body["sessionToken"],
+        },
+        follow_redirects=False,
+    )
+    if resp.status_code not in (302, 303):
+        raise VerificationError(
+            f"/authorize answered {resp.status_code}, expected a redirect to {redirect_uri}"
+        )
+    location = resp.headers.get("location", "")
+    query = parse_qs(urlparse(location).query)
+    if "error" in query:
+        raise OktaAPIError(
+            status=resp.status_code,
+            method="GET",
+            url="/authorize",
+            error_code=query["error"][0],
+            summary=query.get("error_description", [""])[0],
+        )
+    if not location.startswith(redirect_uri) or "code" not in query:
+        raise VerificationError(
+            "/authorize did not redirect to the app with a code (is the redirect URI registered?)"
+        )
+    if query.get("state", [""])[0] != state:
+        raise VerificationError("/authorize returned a different state: refusing the code")
+    return {
+        "grant_type": "authorization_code",
+        "code": query["code"][0],
+        "redirect_uri": redirect_uri,
+    }
+
+
+def _resolve(doc: Json, ref: Any) -> Json:
+    """Resolve an IDX ``relatesTo`` JSONPath such as ``$.authenticators.value[0]``."""
+    if isinstance(ref, dict):
+        return ref
+    if isinstance(ref, list):
+        ref = ref[0] if ref else ""
+    node: Any = doc
+    for part in re.findall(r"[A-Za-z_]+|\[\d+\]", str(ref).removeprefix("$.")):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            node = node[index] if isinstance(node, list) and index < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and isinstance(node.get("value"), dict):
+        return node["value"]
+    return node if isinstance(node, dict) else {}
+
+
+def describe_remediation(doc: Json, form: Json) -> str:
+    """``name (authenticator keys)`` for a remediation form, as in Okta's IDX response."""
+    keys: list[str] = []
+    if form.get("relatesTo"):
+        key = _resolve(doc, form["relatesTo"]).get("key")
+        if key:
+            keys.append(str(key))
+    for field_ in form.get("value") or []:
+        for option in field_.get("options") or [] if isinstance(field_, dict) else []:
+            key = _resolve(doc, option.get("relatesTo")).get("key") if option else None
+            if key:
+                keys.append(str(key))
+    name = str(form.get("name", "?"))
+    return f"{name} ({', '.join(keys)})" if keys else name
+
+
+def _idx_messages(doc: Json) -> list[str]:
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            msgs = node.get("messages")
+            if isinstance(msgs, dict):
+                for m in msgs.get("value") or []:
+                    if isinstance(m, dict) and m.get("message"):
+                        found.append(str(m["message"]))
+            for key, value in node.items():
+                if key != "messages":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(doc)
+    return list(dict.fromkeys(found))
+
+
+def _idx_post(client: httpx.Client, form: Json, values: Json) -> tuple[int, Json]:
+    body = {
+        f["name"]: f.get("value")
+        for f in form.get("value") or []
+        if isinstance(f, dict) and f.get("mutable") is False
+    }
+    body.update(values)
+    resp = client.post(
+        str(form.get("href")),
+        json=body,
+        headers={"Accept": ION, "Content-Type": str(form.get("accepts") or "application/json")},
+    )
+    doc = _json_or_none(resp)
+    if not isinstance(doc, dict):
+        raise VerificationError(
+            f"Okta's {form.get('href')} answered HTTP {resp.status_code} without an IDX body"
+        )
+    return resp.status_code, doc
+
+
+def _idx_sign_in(
+    client: httpx.Client,
+    *,
+    org_url: str,
+    metadata: Metadata,
+    client_id: str,
+    redirect_uri: str,
+    username: str,
+    password: Secret,
+    scopes: list[str],
+    client_secret: Secret | None,
+    pkce: tuple[str, str],
+    state: str,
+    nonce: str,
+) -> dict[str, str]:
+    """Identity Engine: interact → introspect → identify → password → the token form."""
+    interact_url = (
+        metadata.raw.get("interact_endpoint")
+        or metadata.token_endpoint.rsplit("/", 1)[0] + "/interact"
+    )
+    params = {
+        "client_id": client_id,
+        "scope": " ".join(scopes),
+        "redirect_uri": redirect_uri,
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": pkce[1],
+        "code_challenge_method": "S256",
+    }
+    if client_secret is not None:
+        params["client_secret"] = client_secret.reveal()
+    resp = client.post(interact_url, data=params, headers={"Accept": "application/json"})
+    if resp.status_code != 200:
+        err = OktaAPIError.from_response(
+            resp.status_code, "POST", "/v1/interact", _json_or_none(resp)
+        )
+        if err.error_code == "unauthorized_client":
+            raise VerificationError(
+                f"{err} — the Identity Engine sign-in needs the app's Interaction Code grant "
+                "(grant type interaction_code; the okta_app stage adds it on Identity Engine orgs)"
+            ) from None
+        raise err
+    handle = resp.json().get("interaction_handle")
+    domain = org_url.rstrip("/")
+    r = client.post(
+        f"{domain}/idp/idx/introspect",
+        json={"interactionHandle": handle},
+        headers={"Accept": ION, "Content-Type": ION},
+    )
+    status, doc = r.status_code, _json_or_none(r)
+    if not isinstance(doc, dict):
+        raise VerificationError(f"/idp/idx/introspect answered HTTP {r.status_code}")
+    used: list[str] = []
+    for _ in range(_MAX_IDX_STEPS):
+        success = doc.get("successWithInteractionCode")
+        if isinstance(success, dict):
+            code = next(
+                (
+                    f.get("value")
+                    for f in success.get("value") or []
+                    if f.get("name") == "interaction_code"
+                ),
+                None,
+            )
+            if not code:
+                raise VerificationError(
+                    "Okta's successWithInteractionCode holds no interaction_code"
+                )
+            return {"grant_type": "interaction_code", "interaction_code": str(code)}
+        forms = {
+            str(f.get("name")): f
+            for f in ((doc.get("remediation") or {}).get("value") or [])
+            if isinstance(f, dict)
+        }
+        messages = _idx_messages(doc)
+        if status >= 400 and messages:
+            raise VerificationError(
+                f"Okta refused the Identity Engine sign-in of {username}: "
+                + " ".join(messages)
+                + (f" (after {', '.join(used)})" if used else "")
+            )
+        values: Json
+        if "identify" in forms and "identify" not in used:
+            name, values = "identify", {"identifier": username}
+            if any(f.get("name") == "credentials" for f in forms["identify"].get("value") or []):
+                values["credentials"] = {"passcode": password.reveal()}
+        elif (
+            "challenge-authenticator" in forms
+            and _resolve(doc, forms["challenge-authenticator"].get("relatesTo")).get("key")
+            == "okta_password"
+            and "challenge-authenticator" not in used
+        ):
+            name, values = (
+                "challenge-authenticator",
+                {"credentials": {"passcode": password.reveal()}},
+            )
+        elif (
+            "select-authenticator-authenticate" in forms
+            and "select-authenticator-authenticate" not in used
+        ):
+            form = forms["select-authenticator-authenticate"]
+            option = next(
+                (
+                    o
+                    for f in form.get("value") or []
+                    for o in f.get("options") or []
+                    if _resolve(doc, o.get("relatesTo")).get("key") == "okta_password"
+                ),
+                None,
+            )
+            if option is None:
+                raise VerificationError(
+                    "Okta asks for an MFA factor: "
+                    + describe_remediation(doc, form)
+                    + f"; the test user {username} must be able to sign in with a password alone"
+                )
+            picked = {
+                f["name"]: f.get("value")
+                for f in ((option.get("value") or {}).get("form") or {}).get("value") or []
+            }
+            name, values = "select-authenticator-authenticate", {"authenticator": picked}
+        else:
+            asked = ", ".join(describe_remediation(doc, f) for f in forms.values()) or "nothing"
+            raise VerificationError(
+                f"Okta asks for a step oktalab cannot take for {username}: {asked}"
+                + (f" ({' '.join(messages)})" if messages else "")
+            )
+        used.append(name)
+        status, doc = _idx_post(client, forms[name], values)
+    raise VerificationError(f"the Identity Engine sign-in did not finish after {', '.join(used)}")
 
 
 def client_credentials_valid(

@@ -535,6 +535,12 @@ class ParameterSet(_Model):
     authorization_server: str = Field(
         "default", description="Okta authorization server id or 'default'"
     )
+    sign_in: Literal["auto", "idx", "authn"] = Field(
+        "auto",
+        description="how the token preview and gateway checks sign the test user in: "
+        "idx = Identity Engine interaction code flow, authn = Classic /api/v1/authn, "
+        "auto = as the org's /.well-known/okta-organization pipeline says",
+    )
     app: AppParams
     claims: list[ClaimParams] = Field(default_factory=list)
     scopes: list[str] = Field(

@@ -266,6 +266,7 @@ def preview_tokens(
                 password=env.test_password,
                 scopes=ps.token_preview.scopes,
                 client_secret=secret,
+                sign_in=ps.sign_in,
             )
         except OktalabError as exc:
             result.add(
@@ -283,7 +284,10 @@ def preview_tokens(
         "Tokens",
         env.test_username,
         "checked",
-        detail=f"scopes: {tokens.scope}",
+        detail=f"scopes: {tokens.scope}; signed in through "
+        + (
+            "the Identity Engine (interaction code)" if tokens.sign_in == "idx" else "/api/v1/authn"
+        ),
         seconds=t["s"],
     )
 

@@ -77,6 +77,9 @@ def run(ctx: Context, result: StageResult) -> None:
     p = ctx.params.app
     okta = ctx.okta
     want = desired_app(p, ctx.redirect_uris())
+    if _signs_in_through_idx(ctx):
+        # Okta's embedded sign-in (interaction code flow) needs the grant on the app
+        want["settings"]["oauthClient"]["grant_types"].append("interaction_code")
 
     with result.timed() as t:
         app = okta.find_app(p.label)
@@ -121,6 +124,16 @@ def run(ctx: Context, result: StageResult) -> None:
         assign_group(ctx, result, "assign Everyone", app, okta.everyone_group()["id"], "Everyone")
     if p.type == "browser":  # the browser's token request is cross-origin (issue 18 item 10)
         trusted_origins.ensure(ctx, result, ctx.redirect_uris())
+
+
+def _signs_in_through_idx(ctx: Context) -> bool:
+    """Whether the token preview and gateway checks will use the Identity Engine flow."""
+    if ctx.params.sign_in == "authn" or not ctx.env.okta_org_url:
+        return False
+    try:
+        return oidc.choose_sign_in(ctx.env.okta_org_url, ctx.params.sign_in) == "idx"
+    except VerificationError:
+        return False
 
 
 def assign_group(

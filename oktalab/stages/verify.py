@@ -81,6 +81,7 @@ def run(ctx: Context, result: StageResult) -> None:
         username=env.test_username,
         password=env.test_password,
         scopes=ps.token_preview.scopes,
+        sign_in=ps.sign_in,
     )
     good = tokens.access_token.reveal()
     headers = {"Host": v.host} if v.host else {}

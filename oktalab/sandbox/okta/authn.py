@@ -33,13 +33,17 @@ FAILURES = "pwfail"
 
 def authenticate(org: OrgState, username: str, password: str) -> dict[str, Any] | None:
     """The ACTIVE user with these credentials, else None."""
-    return check_credentials(org, username, password)[0]
+    user, outcome = check_credentials(org, username, password)
+    return user if outcome == "ok" else None
 
 
 def check_credentials(
     org: OrgState, username: str, password: str
 ) -> tuple[dict[str, Any] | None, str]:
-    """(user, outcome) with outcome ``ok``, ``invalid`` or ``locked``.
+    """(user, outcome) with outcome ``ok``, ``invalid``, ``locked`` or ``expired``.
+
+    ``expired``: the password is right but the user is PASSWORD_EXPIRED
+    (``/lifecycle/expire_password``); the user comes back too, to change the password.
 
     A wrong password counts towards the lockout threshold; at the tenth the user becomes
     LOCKED_OUT until an admin unlocks it (``/lifecycle/unlock``), as with Okta's default policy.
@@ -58,6 +62,9 @@ def check_credentials(
             users.set_status(org, user, "LOCKED_OUT")
             return None, "locked"
         return None, "invalid"
+    if user["status"] == "PASSWORD_EXPIRED":
+        org.delete(FAILURES, user["id"])
+        return user, "expired"
     if user["status"] != "ACTIVE":
         return None, "invalid"
     org.delete(FAILURES, user["id"])
@@ -175,34 +182,99 @@ async def post_authn(request: Request) -> Response:
         )
     if user is None:
         raise OktaApiError("E0000004")
-    token, expires = issue_session_token(org, user)
+    if outcome == "expired":
+        return json_response(_password_expired(org, user))
+    return json_response(_success(org, user))
+
+
+def _embedded_user(user: dict[str, Any]) -> dict[str, Any]:
     profile = user["profile"]
-    return json_response(
-        {
-            "expiresAt": now_iso(expires),
-            "status": "SUCCESS",
-            "sessionToken": token,
-            "_embedded": {
-                "user": {
-                    "id": user["id"],
-                    "passwordChanged": user.get("passwordChanged"),
-                    "profile": {
-                        "login": profile.get("login"),
-                        "firstName": profile.get("firstName"),
-                        "lastName": profile.get("lastName"),
-                        "locale": profile.get("locale", "en"),
-                        "timeZone": profile.get("timezone", "America/Los_Angeles"),
-                    },
-                }
+    return {
+        "id": user["id"],
+        "passwordChanged": user.get("passwordChanged"),
+        "profile": {
+            "login": profile.get("login"),
+            "firstName": profile.get("firstName"),
+            "lastName": profile.get("lastName"),
+            "locale": profile.get("locale", "en"),
+            "timeZone": profile.get("timezone", "America/Los_Angeles"),
+        },
+    }
+
+
+def _cancel_link(org: OrgState) -> dict[str, Any]:
+    return {"href": org.url("/api/v1/authn/cancel"), "hints": {"allow": ["POST"]}}
+
+
+def _success(org: OrgState, user: dict[str, Any]) -> dict[str, Any]:
+    token, expires = issue_session_token(org, user)
+    return {
+        "expiresAt": now_iso(expires),
+        "status": "SUCCESS",
+        "sessionToken": token,
+        "_embedded": {"user": _embedded_user(user)},
+        "_links": {"cancel": _cancel_link(org)},
+    }
+
+
+def _password_expired(org: OrgState, user: dict[str, Any]) -> dict[str, Any]:
+    """Okta's PASSWORD_EXPIRED transaction: a ``stateToken`` for ``credentials/change_password``."""
+    state = "00" + opaque(40)
+    expires = time.time() + SESSION_TOKEN_TTL
+    org.purge_expired("authn_state")
+    org.put("authn_state", digest(state), {"user_id": user["id"], "expires": expires})
+    return {
+        "stateToken": state,
+        "expiresAt": now_iso(expires),
+        "status": "PASSWORD_EXPIRED",
+        "_embedded": {
+            "user": _embedded_user(user),
+            "policy": {
+                "complexity": {
+                    "minLength": 8,
+                    "minLowerCase": 1,
+                    "minUpperCase": 1,
+                    "minNumber": 1,
+                    "minSymbol": 0,
+                    "excludeUsername": True,
+                },
+                "age": {"minAgeMinutes": 0, "historyCount": 0},
             },
-            "_links": {
-                "cancel": {
-                    "href": org.url("/api/v1/authn/cancel"),
-                    "hints": {"allow": ["POST"]},
-                }
+        },
+        "_links": {
+            "next": {
+                "name": "changePassword",
+                "href": org.url("/api/v1/authn/credentials/change_password"),
+                "hints": {"allow": ["POST"]},
             },
-        }
-    )
+            "cancel": _cancel_link(org),
+        },
+    }
+
+
+async def change_password(request: Request) -> Response:
+    """``POST /api/v1/authn/credentials/change_password`` {stateToken, oldPassword, newPassword}."""
+    org = org_of(request)
+    body = await read_json(request, required=True)
+    record = org.get("authn_state", digest(str(body.get("stateToken") or "")))
+    user = org.get(users.KIND, record["user_id"]) if record else None
+    if record is None or record["expires"] < time.time() or user is None:
+        raise OktaApiError("E0000011")
+    if user["status"] != "PASSWORD_EXPIRED":
+        raise OktaApiError("E0000079")
+    old = body.get("oldPassword")
+    if not isinstance(old, str) or not users.check_password(org, user, old):
+        raise OktaApiError("E0000001", "oldPassword", ["oldPassword: Old Password is not correct"])
+    new = body.get("newPassword")
+    users.validate_password(new, user["profile"]["login"])
+    if new == old:
+        raise OktaApiError(
+            "E0000001", "password", ["password: Password cannot be your current password"]
+        )
+    org.delete("authn_state", digest(str(body["stateToken"])))
+    users.set_password(org, user, str(new))
+    users.set_status(org, user, "ACTIVE")
+    return json_response(_success(org, user))
 
 
 # ---- Sessions API (classic): a session id is also the value of the ``sid`` cookie ----------------
@@ -328,6 +400,7 @@ async def session_cookie_redirect(request: Request) -> Response:
 
 routes = [
     Route("/api/v1/authn", post_authn, methods=["POST"]),
+    Route("/api/v1/authn/credentials/change_password", change_password, methods=["POST"]),
     Route("/api/v1/sessions", create_session_ep, methods=["POST"]),
     Route("/api/v1/sessions/me", my_session, methods=["GET", "DELETE"]),
     Route("/api/v1/sessions/me/lifecycle/refresh", my_session, methods=["POST"]),

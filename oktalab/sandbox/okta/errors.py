@@ -28,6 +28,7 @@ CODES: dict[str, tuple[int, str]] = {
     "E0000038": (403, "This operation is not allowed in the user's current status."),
     "E0000047": (429, "API call exceeded rate limit due to too many requests."),
     "E0000056": (403, "Delete application forbidden."),
+    "E0000079": (403, "This operation is not allowed in the current authentication state."),
     "E0000062": (409, "The specified user is already assigned to the application."),
     "E0000111": (403, "Cannot modify the {0} object because it is read-only."),
 }

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import html
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -29,8 +30,17 @@ from .state import OrgState
 from .web import org_of
 
 CODE_TTL = 300
-SUPPORTED_GRANTS = {"authorization_code", "refresh_token", "client_credentials", "password"}
+SUPPORTED_GRANTS = {
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "password",
+    "interaction_code",
+}
 OIDC_SCOPES = {"openid", "profile", "email", "address", "phone", "offline_access", "groups"}
+# grant_type → handler(org, server, app, form) → token response; filled by the modules that
+# own the grant (idx.py registers ``interaction_code``), so this module imports none of them
+GRANT_HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -784,6 +794,8 @@ async def token(request: Request) -> Response:
         return _oauth_json(_grant_code(org, server, app, form))
     if grant == "refresh_token":
         return _oauth_json(_grant_refresh(org, server, app, form))
+    if grant in GRANT_HANDLERS:  # grants other modules add (idx.py: interaction_code)
+        return _oauth_json(GRANT_HANDLERS[grant](org, server, app, form))
     if grant == "password":
         user = await run_in_threadpool(
             authn.authenticate, org, form.get("username", ""), form.get("password", "")

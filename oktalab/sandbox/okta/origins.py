@@ -15,7 +15,7 @@ from .errors import validation
 from .state import OrgState
 
 KIND = "trusted_origin"
-CORS_PREFIXES = ("/oauth2/", "/.well-known/", "/api/v1/authn", "/api/v1/sessions")
+CORS_PREFIXES = ("/oauth2/", "/.well-known/", "/api/v1/authn", "/api/v1/sessions", "/idp/idx/")
 
 
 def cors_allowed(org: OrgState, origin: str) -> bool:

@@ -140,12 +140,12 @@ async def signin_submit(request: Request) -> Response:
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
     user, outcome = await run_in_threadpool(authn.check_credentials, org, username, password)
-    if user is None:
-        message = (
-            "Your account is locked. Contact your administrator."
-            if outcome == "locked"
-            else "Unable to sign in"
-        )
+    if user is None or outcome != "ok":
+        message = {
+            "locked": "Your account is locked. Contact your administrator.",
+            "expired": "Your password has expired. Sign in through the Identity Engine "
+            "(or ask your administrator) to change it.",
+        }.get(outcome, "Unable to sign in")
         return page("Sign In", _signin_form(org, from_uri, message, username), status=401)
     return _continue(org, from_uri, user)
 

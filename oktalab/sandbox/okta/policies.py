@@ -56,7 +56,8 @@ def _default_action(unknown_user_action: str) -> dict[str, Any]:
         "uiSchemaId": new_id("uis"),
         "progressiveProfilingAction": "DISABLED",
         "allowedIdentifiers": ["login"],
-        "enrollAuthenticatorTypes": ["password"],
+        # no enrollAuthenticatorTypes: the password is asked after the first sign-up page,
+        # as in a rule Okta creates (the field is optional, "omitempty" in okta-sdk-golang)
     }
 
 
@@ -171,7 +172,7 @@ def _validate_enrollment_action(
         raise validation(
             "profileEnrollment", "actions.profileEnrollment: The field cannot be left blank"
         )
-    known = set(_default_action("DENY"))
+    known = set(_default_action("DENY")) | {"enrollAuthenticatorTypes"}
     merged = {**previous, **{k: v for k, v in action.items() if k in known}}
     if merged.get("access") not in ("ALLOW", "DENY"):
         raise validation("access", "access: must be ALLOW or DENY")
@@ -218,7 +219,7 @@ def _validate_enrollment_action(
     if "email" not in {a["name"] for a in clean}:
         raise validation("profileAttributes", "profileAttributes: 'email' is required.")
     merged["profileAttributes"] = clean
-    if merged.get("enrollAuthenticatorTypes", ["password"]) not in (["password"], None):
+    if merged.get("enrollAuthenticatorTypes") not in (["password"], [], None):
         raise validation(
             "enrollAuthenticatorTypes", "enrollAuthenticatorTypes: only 'password' is supported."
         )

@@ -306,6 +306,17 @@ async def lifecycle(ctx: rest.Ctx) -> Response:
             raise OktaApiError("E0000001", "Cannot unsuspend a user that is not suspended", [])
         set_status(org, user, "ACTIVE")
         return json_response({})
+    if action in ("expire_password", "expire_password_with_temp_password"):
+        # Management API: ACTIVE (or already expired) users with a password credential only
+        if status not in ("ACTIVE", "PASSWORD_EXPIRED") or not has_password:
+            raise OktaApiError("E0000038")
+        if action == "expire_password_with_temp_password":
+            temp = secrets.token_urlsafe(9)
+            set_password(org, user, temp)
+            set_status(org, user, "PASSWORD_EXPIRED")
+            return json_response({"tempPassword": temp})
+        set_status(org, user, "PASSWORD_EXPIRED")
+        return json_response(render(org, user, f"/api/v1/users/{user['id']}"))
     if action == "unlock":
         if status == "LOCKED_OUT":
             set_status(org, user, "ACTIVE")
