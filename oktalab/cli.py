@@ -121,9 +121,11 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         return 2
     state_dir = Path(args.state_dir)
     if args.action == "serve":
-        return control.serve_foreground(state_dir, public_url=args.public_url)
+        return control.serve_foreground(
+            state_dir, public_url=args.public_url, gloo_version=args.gloo_version
+        )
     if args.action == "start":
-        return control.start(state_dir, public_url=args.public_url)
+        return control.start(state_dir, public_url=args.public_url, gloo_version=args.gloo_version)
     if args.action == "stop":
         return control.stop(state_dir)
     return control.status(state_dir)
@@ -179,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--public-url",
         default=None,
         help="start/serve: public base URL of the Okta org behind a proxy ({port} = the Okta port)",
+    )
+    sb.add_argument(
+        "--gloo-version",
+        choices=["2.5", "2.14"],
+        default=None,
+        help="start/serve: the Gloo release the cluster presents: 2.5 (the guide's era: "
+        "AuthConfig in enterprise.gloo.solo.io) or 2.14 (gloo-platform-crds 2.14.0: AuthConfig "
+        "in extauth.solo.io, found by Gloo's parent labels). Default: the state folder's, else 2.5",
     )
     return parser
 

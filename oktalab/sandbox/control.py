@@ -75,14 +75,30 @@ def status(state_dir: Path) -> int:
     return 3
 
 
-def start(state_dir: Path, *, timeout: float = 60.0, public_url: str | None = None) -> int:
+def start(
+    state_dir: Path,
+    *,
+    timeout: float = 60.0,
+    public_url: str | None = None,
+    gloo_version: str | None = None,
+) -> int:
     """Start ``serve`` in the background and wait until it answers.
 
     ``public_url`` (else ``$OKTALAB_SANDBOX_PUBLIC_URL``, read by the child) is the Okta org's
     browser-facing URL when a proxy sits in front, e.g. ``http://host/proxy/{port}``.
+    ``gloo_version`` (``2.5``/``2.14``): the Gloo layout; None keeps the state folder's
+    (2.5 for a new one). A running sandbox with another layout is an error (stop it first).
     """
     state_dir = state_dir.resolve()
     if _pid(state_dir) and healthy(state_dir):
+        running = _env(state_dir).get("OKTALAB_GLOO_VERSION")
+        if gloo_version and running and running != gloo_version:
+            print(
+                f"a sandbox presenting Gloo {running} is already running in {state_dir}; "
+                f"run `oktalab sandbox stop` first to start it with Gloo {gloo_version}",
+                file=sys.stderr,
+            )
+            return 1
         print(_describe(state_dir))
         return 0
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -91,7 +107,8 @@ def start(state_dir: Path, *, timeout: float = 60.0, public_url: str | None = No
     log = open(state_dir / "sandbox.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "oktalab", "sandbox", "serve", "--state-dir", str(state_dir)]
-        + (["--public-url", public_url] if public_url else []),
+        + (["--public-url", public_url] if public_url else [])
+        + (["--gloo-version", gloo_version] if gloo_version else []),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -142,14 +159,16 @@ def stop(state_dir: Path, *, timeout: float = 15.0) -> int:
     return 0
 
 
-def serve_foreground(state_dir: Path, *, public_url: str | None = None) -> int:
+def serve_foreground(
+    state_dir: Path, *, public_url: str | None = None, gloo_version: str | None = None
+) -> int:
     from .server import serve
 
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not (state_dir / "sandbox.pid").is_file() or _pid(state_dir) is None:
         (state_dir / "sandbox.pid").write_text(str(os.getpid()))
     try:
-        asyncio.run(serve(state_dir, public_url=public_url))
+        asyncio.run(serve(state_dir, public_url=public_url, gloo_version=gloo_version))
     except KeyboardInterrupt:
         pass
     return 0

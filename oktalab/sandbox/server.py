@@ -263,9 +263,16 @@ def _write_private(path: Path, text: str) -> None:
 
 
 async def serve(
-    state_dir: Path, *, public_url: str | None = None, stop: asyncio.Event | None = None
+    state_dir: Path,
+    *,
+    public_url: str | None = None,
+    stop: asyncio.Event | None = None,
+    gloo_version: str | None = None,
 ) -> None:
-    """Run until ``stop`` is set (or SIGTERM/SIGINT when run from the CLI)."""
+    """Run until ``stop`` is set (or SIGTERM/SIGINT when run from the CLI).
+
+    ``gloo_version``: the Gloo layout (``2.5``/``2.14``); None keeps the state's, else 2.5.
+    """
     state_dir = state_dir.resolve()
     db = Database(private_state_db(state_dir))
     socks = bind_stable(state_dir, bind)
@@ -283,7 +290,12 @@ async def serve(
     org = OktaOrg(db, org_url=okta_url)
     org.seed(api_token=api_token, test_username=TEST_USERNAME, test_password=password)
     store = ObjectStore(db)
-    seed_cluster(store, cluster_name=CLUSTER_NAME, gateway_port=socks["gateway"].getsockname()[1])
+    gloo = seed_cluster(
+        store,
+        cluster_name=CLUSTER_NAME,
+        gateway_port=socks["gateway"].getsockname()[1],
+        gloo_version=gloo_version,
+    )
     controllers = GlooControllers(store)
     controllers.start()
 
@@ -338,6 +350,7 @@ async def serve(
         "OKTALAB_TEST_PASSWORD": password,
         "OKTALAB_SANDBOX_PID": str(os.getpid()),
         "OKTALAB_CLUSTER_NAME": CLUSTER_NAME,
+        "OKTALAB_GLOO_VERSION": gloo,
         "OKTALAB_SANDBOX_PUBLIC_URL": okta_url,
     }
     _write_private(env_file, "".join(f"{k}={v}\n" for k, v in lines.items()))

@@ -384,3 +384,35 @@ def test_restart_on_same_database_rewrites_nothing(tmp_path, signer: Signer) -> 
     ac = st2.get(ENTERPRISE, "authconfigs", "gloo-mesh-addons", "oauth-okta")
     assert ac["status"]["statuses"]["gloo-mesh-addons"]["state"] == "Rejected"
     ctl2.stop()
+
+
+def test_gloo_214_layout_generates_a_labelled_authconfig_and_collects_it(signer: Signer) -> None:
+    """2.14: AuthConfig in extauth.solo.io, a generated name, parent labels, no owner
+    reference; it goes when its policy goes (matched by the labels)."""
+    from oktalab.sandbox.gloo.model import EXTAUTH
+    from oktalab.sandbox.gloo.seed import load_crds
+
+    db = Database()
+    st = ObjectStore(db)
+    assert seed_cluster(st, gloo_version="2.14") == "2.14"
+    ctl = GlooControllers(st)
+    ctl.start()
+    try:
+        apply(st, ADMIN, "extauthservers", ext_auth_server())
+        apply(st, SECURITY, "extauthpolicies", ext_auth_policy(signer.jwks))
+        assert st.get(ENTERPRISE, "authconfigs", "gloo-mesh-addons", "oauth-okta") is None
+        name = "oauth-okta-gloo-mesh-addons-extauth"
+        ac = st.get(EXTAUTH, "authconfigs", "gloo-mesh-addons", name)
+        assert ac is not None and "ownerReferences" not in ac["metadata"]
+        assert ac["metadata"]["labels"]["gloo.solo.io/parent_name"] == "oauth-okta"
+        assert ac["status"]["statuses"]["gloo-mesh-addons"]["state"] == "Accepted"
+        st.delete(SECURITY, "extauthpolicies", "gloo-mesh-addons", "oauth-okta")
+        assert st.get(EXTAUTH, "authconfigs", "gloo-mesh-addons", name) is None
+    finally:
+        ctl.stop()
+        db.close()
+    by_kind = {c["spec"]["names"]["kind"]: c for c in load_crds("2.5")}
+    assert by_kind["AuthConfig"]["spec"]["group"] == ENTERPRISE
+    assert {
+        c["spec"]["group"] for c in load_crds("2.14") if c["spec"]["names"]["kind"] == "AuthConfig"
+    } == {EXTAUTH}

@@ -31,6 +31,7 @@ from .model import (
     SECURITY,
     WATCHED,
     Snapshot,
+    authconfig_group,
     generated_authconfig_name,
     iter_routes,
     labels_match,
@@ -159,6 +160,14 @@ def load_openapi(content: Obj, namespace: str, snap: Snapshot) -> Obj | None:
     if not isinstance(doc, dict):
         raise ValueError("failed to parse the OpenAPI document: not an object")
     return doc
+
+
+def _parent_policy(ac: Obj) -> tuple[str, str] | None:
+    """(namespace, name) of the ExtAuthPolicy named by Gloo's parent labels, if any."""
+    labels = meta(ac).get("labels") or {}
+    if labels.get(f"{PARENT_LABELS}kind") != "ExtAuthPolicy":
+        return None
+    return labels.get(f"{PARENT_LABELS}namespace", ""), labels.get(f"{PARENT_LABELS}name", "")
 
 
 class GlooControllers:
@@ -465,25 +474,31 @@ class GlooControllers:
 
     # -- AuthConfigs ------------------------------------------------------------------------
     def _reconcile_authconfigs(self, snap: Snapshot) -> None:
+        group, version = snap.authconfig_group, snap.gloo_version
         wanted: dict[tuple[str, str], Obj] = {}
         for policy in snap.all(SECURITY, "extauthpolicies"):
             glooauth = ((policy.get("spec") or {}).get("config") or {}).get("glooAuth")
             if glooauth is None:
                 continue
-            wanted[generated_authconfig_name(policy)] = policy
-        existing = {(ns_of(a), name_of(a)): a for a in snap.all(ENTERPRISE, "authconfigs")}
+            wanted[generated_authconfig_name(policy, version)] = policy
+        existing = {(ns_of(a), name_of(a)): a for a in snap.all(group, "authconfigs")}
         policy_uids = {meta(p).get("uid") for p in wanted.values()}
-        # garbage-collect AuthConfigs whose owning policy is gone or no longer uses glooAuth
+        policy_keys = {(ns_of(p), name_of(p)) for p in wanted.values()}
+        # garbage-collect AuthConfigs whose policy is gone or no longer uses glooAuth
         for key, ac in list(existing.items()):
+            parent = _parent_policy(ac)
             owned = [
                 o
                 for o in meta(ac).get("ownerReferences") or []
                 if o.get("kind") == "ExtAuthPolicy" and o.get("controller")
             ]
-            if owned and owned[0].get("uid") not in policy_uids:
+            gone = (owned and owned[0].get("uid") not in policy_uids) or (
+                not owned and parent is not None and parent not in policy_keys
+            )
+            if gone:
                 del existing[key]
                 try:
-                    self.store.delete(ENTERPRISE, "authconfigs", *key)
+                    self.store.delete(group, "authconfigs", *key)
                 except StoreNotFound:
                     pass
         for key, policy in wanted.items():
@@ -492,14 +507,17 @@ class GlooControllers:
             reporter_ns = self._reporter_namespace(policy, snap)
             status = self._authconfig_status(spec, reporter_ns)
             if ac is None:
-                body = self._generated_authconfig(policy, spec, status)
+                body = self._generated_authconfig(policy, spec, status, version)
                 try:
-                    self.store.create(ENTERPRISE, "authconfigs", key[0], key[1], body)
+                    self.store.create(group, "authconfigs", key[0], key[1], body)
                 except StoreAlreadyExists:
                     self._dirty = True
                 continue
             owners = meta(ac).get("ownerReferences") or []
-            if not any(o.get("uid") == meta(policy).get("uid") for o in owners):
+            ours = any(o.get("uid") == meta(policy).get("uid") for o in owners) or (
+                not owners and _parent_policy(ac) == (ns_of(policy), name_of(policy))
+            )
+            if not ours:
                 continue  # a user's own AuthConfig with the same name: leave it alone
             if ac.get("spec") != spec or ac.get("status") != status:
                 new = copy.deepcopy(ac)
@@ -509,7 +527,7 @@ class GlooControllers:
                 new["status"] = status
                 try:
                     self.store.update(
-                        ENTERPRISE,
+                        group,
                         "authconfigs",
                         *key,
                         new,
@@ -522,7 +540,7 @@ class GlooControllers:
             if key in wanted:
                 continue
             self._set_status(
-                ENTERPRISE,
+                group,
                 "authconfigs",
                 ac,
                 self._authconfig_status(ac.get("spec") or {}, EXT_AUTH_NAMESPACE),
@@ -546,7 +564,7 @@ class GlooControllers:
         return {"statuses": {reporter_ns: entry}}
 
     @staticmethod
-    def _generated_authconfig(policy: Obj, spec: Obj, status: Obj) -> Obj:
+    def _generated_authconfig(policy: Obj, spec: Obj, status: Obj, version: str) -> Obj:
         pm = meta(policy)
         labels = {
             "reconciler.mesh.gloo.solo.io/name": "translator",
@@ -556,6 +574,14 @@ class GlooControllers:
             f"{PARENT_LABELS}namespace": pm.get("namespace", ""),
             f"{PARENT_LABELS}version": "v2",
         }
+        if version == "2.14":
+            return {
+                "apiVersion": f"{authconfig_group(version)}/v1",
+                "kind": "AuthConfig",
+                "metadata": {"labels": labels},
+                "spec": spec,
+                "status": status,
+            }
         return {
             "apiVersion": f"{ENTERPRISE}/v1",
             "kind": "AuthConfig",

@@ -30,7 +30,6 @@ from .access import environment_products
 from .extauth import Decision, JwksCache, authorize
 from .model import (
     ADMIN,
-    ENTERPRISE,
     NETWORKING,
     PORTAL,
     SECURITY,
@@ -255,7 +254,11 @@ class MeshGateway:
             status_on_error = int((server.get("spec") or {}).get("statusOnError") or 403)
         if "glooAuth" not in config:
             return Decision(status_on_error, "custom auth server not reachable from the sandbox")
-        ac = snap.get(ENTERPRISE, "authconfigs", *generated_authconfig_name(policy))
+        ac = snap.get(
+            snap.authconfig_group,
+            "authconfigs",
+            *generated_authconfig_name(policy, snap.gloo_version),
+        )
         state, _ = authconfig_state(ac)
         if ac is None or state != "Accepted":
             return Decision(status_on_error, "auth config not accepted")

@@ -19,6 +19,8 @@ ADMIN = "admin.gloo.solo.io"
 NETWORKING = "networking.gloo.solo.io"
 SECURITY = "security.policy.gloo.solo.io"
 ENTERPRISE = "enterprise.gloo.solo.io"
+#: The AuthConfig group of gloo-platform-crds 2.14.0 (crd/gloo-mesh-extauth-solo-io-v1-crds.yaml).
+EXTAUTH = "extauth.solo.io"
 PORTAL = "portal.gloo.solo.io"
 APIM = "apimanagement.gloo.solo.io"
 CRD_GROUP = "apiextensions.k8s.io"
@@ -35,6 +37,7 @@ WATCHED: tuple[tuple[str, str], ...] = (
     (NETWORKING, "routetables"),
     (NETWORKING, "virtualgateways"),
     (ENTERPRISE, "authconfigs"),
+    (EXTAUTH, "authconfigs"),
     (PORTAL, "portals"),
     (PORTAL, "groups"),
     (PORTAL, "environments"),
@@ -49,8 +52,17 @@ WATCHED_GROUPS = frozenset(g for g, _ in WATCHED)
 EXT_AUTH_NAMESPACE = "gloo-mesh-addons"
 #: ExtAuthPolicy.config.server / ExtAuthServer.destinationServer default (GMG 2.5 proto comment).
 DEFAULT_EXT_AUTH_SERVICE = ("gloo-mesh", "ext-auth-service")
-#: The sandbox's record of the registered cluster name (written by seed_cluster).
+#: The sandbox's record of the registered cluster name and Gloo layout (written by seed_cluster).
 SANDBOX_CONFIGMAP = ("gloo-mesh", "oktalab-sandbox")
+
+#: Gloo releases the sandbox can present (``oktalab sandbox start --gloo-version``).
+#: 2.5: the layout the guide was written for (solo-apis gloo-mesh-v2.5.x): AuthConfig in
+#: enterprise.gloo.solo.io, generated with an owner reference to its ExtAuthPolicy.
+#: 2.14: gloo-platform-crds 2.14.0: AuthConfig in extauth.solo.io; the generated AuthConfig
+#: carries only Gloo's parent labels (no owner reference) and a name derived from the policy.
+#: ExtAuthServer (statusOnError included) is the same in both.
+GLOO_VERSIONS = ("2.5", "2.14")
+DEFAULT_GLOO_VERSION = "2.5"
 
 
 def meta(obj: Obj) -> Obj:
@@ -95,6 +107,11 @@ class Snapshot:
 
     objects: dict[tuple[str, str], list[Obj]] = field(default_factory=dict)
     cluster_name: str | None = None
+    gloo_version: str = DEFAULT_GLOO_VERSION
+
+    @property
+    def authconfig_group(self) -> str:
+        return authconfig_group(self.gloo_version)
 
     @classmethod
     def load(cls, store: ObjectStore) -> Snapshot:
@@ -104,6 +121,7 @@ class Snapshot:
         cm = store.get("", "configmaps", *SANDBOX_CONFIGMAP)
         if cm:
             snap.cluster_name = (cm.get("data") or {}).get("clusterName")
+            snap.gloo_version = (cm.get("data") or {}).get("glooVersion") or DEFAULT_GLOO_VERSION
         return snap
 
     def all(self, group: str, plural: str) -> list[Obj]:
@@ -229,8 +247,18 @@ def server_service_ref(server: Obj) -> tuple[str, str, Obj]:
     return ref.get("namespace") or ns_of(server), ref.get("name", ""), dest
 
 
-def generated_authconfig_name(policy: Obj) -> tuple[str, str]:
-    """Where the AuthConfig translated from an ExtAuthPolicy lives (policy namespace, policy name)."""
+def authconfig_group(gloo_version: str) -> str:
+    return EXTAUTH if gloo_version == "2.14" else ENTERPRISE
+
+
+def generated_authconfig_name(
+    policy: Obj, gloo_version: str = DEFAULT_GLOO_VERSION
+) -> tuple[str, str]:
+    """Where the AuthConfig translated from an ExtAuthPolicy lives: the policy's namespace
+    (so the guide's ``kubectl get authconfig -n <ns>`` finds it); named after the policy in
+    2.5, ``<policy>-<namespace>-extauth`` in 2.14 (clients must match labels, not names)."""
+    if gloo_version == "2.14":
+        return ns_of(policy), f"{name_of(policy)}-{ns_of(policy)}-extauth"[:63].rstrip("-")
     return ns_of(policy), name_of(policy)
 
 

@@ -15,7 +15,16 @@ from typing import Any
 import yaml
 
 from ..kube.store import ObjectStore, StoreAlreadyExists
-from .model import ADMIN, CRD_GROUP, NETWORKING, SANDBOX_CONFIGMAP
+from .model import (
+    ADMIN,
+    CRD_GROUP,
+    DEFAULT_GLOO_VERSION,
+    ENTERPRISE,
+    EXTAUTH,
+    GLOO_VERSIONS,
+    NETWORKING,
+    SANDBOX_CONFIGMAP,
+)
 
 Obj = dict[str, Any]
 
@@ -32,14 +41,38 @@ POD_IP = "127.0.0.1"
 GATEWAY_NODE_PORT = 32000
 
 
-def load_crds() -> list[Obj]:
-    """Our CRD manifests, in file-name order."""
-    out = []
-    folder = resources.files(__package__).joinpath("crds")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            out.append(yaml.safe_load(entry.read_text(encoding="utf-8")))
-    return out
+def load_crds(gloo_version: str = DEFAULT_GLOO_VERSION) -> list[Obj]:
+    """The CRD manifests of one Gloo layout (see ``model.GLOO_VERSIONS``), in file-name order.
+
+    ``crds/*.yaml`` are common; ``crds/<version>/`` holds a layout's own CRDs, which replace
+    common ones of the same kind (2.14: AuthConfig in extauth.solo.io). The ExtAuthServer
+    schema is the same in both: ``spec.statusOnError`` is already field 7 of the 2.5 proto
+    (solo-apis gloo-mesh-v2.5.x ``admin/v2/ext_auth_server.proto``), as in the 2.14.0 CRD.
+    """
+    if gloo_version not in GLOO_VERSIONS:
+        raise ValueError(f"unknown Gloo version {gloo_version!r}; expected one of {GLOO_VERSIONS}")
+    root = resources.files(__package__).joinpath("crds")
+
+    def read(folder: Any) -> list[Obj]:
+        return [
+            yaml.safe_load(e.read_text(encoding="utf-8"))
+            for e in sorted(folder.iterdir(), key=lambda e: e.name)
+            if e.name.endswith(".yaml")
+        ]
+
+    own = read(root.joinpath(gloo_version)) if root.joinpath(gloo_version).is_dir() else []
+    kinds = {c["spec"]["names"]["kind"] for c in own}
+    out = [c for c in read(root) if c["spec"]["names"]["kind"] not in kinds] + own
+    for crd in out:
+        if crd["spec"]["names"]["kind"] == "ExtAuthServer":
+            crd["metadata"].setdefault("annotations", {})["crd.solo.io/version"] = (
+                "2.14.0" if gloo_version == "2.14" else "2.5.0"
+            )
+    return sorted(out, key=lambda c: c["metadata"]["name"])
+
+
+#: AuthConfig CRDs by layout; the other layout's is removed when the layout changes.
+AUTHCONFIG_CRDS = {"2.5": f"authconfigs.{ENTERPRISE}", "2.14": f"authconfigs.{EXTAUTH}"}
 
 
 def _crd_status(crd: Obj) -> Obj:
@@ -358,17 +391,46 @@ def _publish_gateway_port(store: ObjectStore, port: int) -> None:
         store.update("", "services", ns, name, svc)
 
 
+def _drop_crd(store: ObjectStore, name: str) -> None:
+    """Remove a CRD and every object of its kind (as the API server does on CRD deletion)."""
+    crd = store.get(CRD_GROUP, "customresourcedefinitions", "", name)
+    if crd is None:
+        return
+    group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+    for obj in store.list(group, plural)[0]:
+        m = obj.get("metadata") or {}
+        store.delete(group, plural, m.get("namespace", ""), m.get("name", ""))
+    store.delete(CRD_GROUP, "customresourcedefinitions", "", name)
+
+
+def gloo_version_of(store: ObjectStore) -> str | None:
+    """The Gloo layout a seeded store presents (None when not seeded yet)."""
+    cm = store.get("", "configmaps", *SANDBOX_CONFIGMAP)
+    return ((cm or {}).get("data") or {}).get("glooVersion") if cm else None
+
+
 def seed_cluster(
-    store: ObjectStore, *, cluster_name: str = "cluster1", gateway_port: int | None = None
-) -> None:
-    """Install the Gloo CRDs and the guide's starting objects; idempotent.
+    store: ObjectStore,
+    *,
+    cluster_name: str = "cluster1",
+    gateway_port: int | None = None,
+    gloo_version: str | None = None,
+) -> str:
+    """Install the Gloo CRDs and the guide's starting objects; idempotent. Returns the layout.
 
     ``gateway_port`` (optional): the sandbox gateway's listening port, published as the
     ``http`` nodePort of ``gloo-system/gateway-proxy`` and ``istio-gateways/istio-ingressgateway``
     (updated on every call, since the port may change between restarts).
+    ``gloo_version``: the Gloo layout (``2.5`` or ``2.14``); None keeps the store's current
+    one (``2.5`` for a new store). Changing it swaps the AuthConfig CRD (objects of the
+    removed one go with it, as on a real API server).
     """
-    for crd in load_crds():
+    version = gloo_version or gloo_version_of(store) or DEFAULT_GLOO_VERSION
+    for crd in load_crds(version):
         _ensure_crd(store, crd)
+    for other, name in AUTHCONFIG_CRDS.items():
+        if other != version:
+            _drop_crd(store, name)
     for ns in NAMESPACES:
         _ensure(store, "", "namespaces", "", _namespace(ns))
     _ensure(
@@ -383,6 +445,10 @@ def seed_cluster(
             "data": {"clusterName": cluster_name},
         },
     )
+    cm = store.get("", "configmaps", *SANDBOX_CONFIGMAP)
+    if cm is not None and (cm.get("data") or {}).get("glooVersion") != version:
+        cm.setdefault("data", {})["glooVersion"] = version
+        store.update("", "configmaps", SANDBOX_CONFIGMAP[0], SANDBOX_CONFIGMAP[1], cm)
     _workload(
         store,
         "gloo-mesh-addons",
@@ -461,3 +527,4 @@ def seed_cluster(
     _ensure(store, ADMIN, "workspaces", "gloo-mesh", _workspace(cluster_name))
     if gateway_port is not None:
         _publish_gateway_port(store, gateway_port)
+    return version
