@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(CKSUM)
 PARAMS ?= parameters/sandbox.yaml parameters/sandbox-portal.yaml
 OUT    ?= runs/latest
 
-.PHONY: setup setup-run run teardown test lint format bench wheel-check sandbox-start sandbox-stop clean
+.PHONY: setup setup-run js run teardown test lint format bench wheel-check sandbox-start sandbox-stop clean
 
 setup: $(DEV_STAMP)      ## what `make test` and `make lint` need: running + the dev tools
 setup-run: $(RUN_STAMP)  ## what running needs: oktalab with the sandbox and browser extras
@@ -28,13 +28,23 @@ $(DEV_STAMP): pyproject.toml setup.py | $(VENV)/bin/python
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	rm -f $(VENV)/.installed-* && touch $@ $(RUN_STAMP)
 
+# Okta's own JavaScript clients (okta-auth-js, Sign-In Widget), the tests' judges of the sandbox
+JS_STAMP := tests/js/node_modules/.package-lock.json
+js: $(JS_STAMP)
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error) \
+	    || echo "npm ci failed: the Okta JS judge tests will be skipped"; \
+	else echo "npm not found: the Okta JS judge tests will be skipped"; fi
+
 run: setup-run  ## run the guides' stages on the embedded sandbox and print the results table
 	$(PY) -m oktalab run $(PARAMS) --out $(OUT)
 
 teardown: setup-run
 	$(PY) -m oktalab teardown $(PARAMS) --out $(OUT)-teardown
 
-test: setup  ## the test suite (browser tests skip when Debian's chromium is absent)
+test: setup js  ## the test suite (browser tests skip without Debian's chromium, JS judges without npm)
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: setup

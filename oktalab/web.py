@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -210,6 +211,14 @@ class FormBrowser:
             )
         return self._submit(form, filled, chosen)
 
+    def has_inputs(self) -> bool:
+        """Whether the page holds a form with a field to fill."""
+        return any(
+            i.get("type") not in ("hidden", "submit", "button", "checkbox") and i.get("name")
+            for f in parse(self.html).forms
+            for i in f.inputs
+        )
+
     def _submit(self, form: Form, values: dict[str, str], button: dict[str, str] | None) -> str:
         data = {
             i["name"]: i.get("value", "")
@@ -223,6 +232,39 @@ class FormBrowser:
         if form.method == "post":
             return self._take(self.http.post(url, data=data))
         return self._take(self.http.get(url, params=data))
+
+
+CHOOSE_BUTTONS = ("Set up", "Select", "Continue")
+
+
+def complete_steps(
+    driver: Any, values: Callable[[str], str | None], done: Callable[[], bool], max_steps: int = 6
+) -> int:
+    """Fill and submit page after page until ``done()``: a sign-in or sign-up that takes several
+    steps, as Okta's Sign-In Widget asks for the username, then the password, and on sign-up
+    the profile, a choice of authenticator ("Set up"), then the new password.
+
+    Stops early when a step leaves the page as it was (an error is shown). Returns the number
+    of steps taken; works with :class:`FormBrowser` and :class:`BrowserDriver`.
+    """
+    steps = 0
+    while steps < max_steps and not done():
+        before = (driver.url, driver.text)
+        if driver.has_inputs():
+            driver.fill_and_submit(values)
+        else:
+            for name in CHOOSE_BUTTONS:
+                try:
+                    driver.click(name)
+                    break
+                except VerificationError:
+                    continue
+            else:
+                break
+        steps += 1
+        if (driver.url, driver.text) == before:
+            break
+    return steps
 
 
 def field_value(profile: dict[str, str], password: str) -> Callable[[str], str | None]:
@@ -291,6 +333,7 @@ class BrowserDriver:
         self._context = self._browser.new_context()
         self.page = self._context.new_page()
         self.page.set_default_timeout(timeout_ms)
+        self.timeout_ms = timeout_ms
 
     def close(self) -> None:
         self._context.close()
@@ -303,20 +346,74 @@ class BrowserDriver:
 
     @property
     def text(self) -> str:
-        return " ".join(self.page.inner_text("body").split())
+        return " ".join(self._retry(lambda: self.page.inner_text("body")).split())
+
+    def _retry(self, read: Callable[[], str]) -> str:
+        """Read the page, waiting out a navigation in progress (a script may redirect)."""
+        for _ in range(50):
+            try:
+                return read()
+            except Exception:  # Playwright: "the page is navigating and changing the content"
+                self.page.wait_for_timeout(100)
+        return read()
+
+    def _content(self) -> str:
+        return self._retry(self.page.content)
 
     def goto(self, url: str) -> str:
         self.page.goto(url)
-        return self.page.content()
+        return self._content()
+
+    def _settle(self, before: tuple[str, str]) -> None:
+        """Wait until the page moved on: a new URL, or new content drawn by script (Okta's
+        Sign-In Widget swaps views without navigating), then for the network to go quiet."""
+        deadline = time.monotonic() + self.timeout_ms / 1000
+        while time.monotonic() < deadline:
+            try:
+                if (self.page.url, self.text) != before:
+                    break
+            except Exception:  # the page is navigating; ask again
+                pass
+            self.page.wait_for_timeout(100)
+        self.page.wait_for_load_state()
+        try:
+            self.page.wait_for_load_state("networkidle", timeout=5000)
+        except Exception:  # long-polling pages never go idle; the load state is enough
+            pass
+
+    def _snapshot(self) -> tuple[str, str]:
+        try:
+            return self.page.url, self.text
+        except Exception:
+            return self.page.url, ""
 
     def click(self, name: str) -> str:
         for role in ("link", "button"):
             loc = self.page.get_by_role(role, name=name, exact=True)
             if loc.count():
+                before = self._snapshot()
                 loc.first.click()
-                self.page.wait_for_load_state()
-                return self.page.content()
+                self._settle(before)
+                return self._content()
+        # scripted pages (Okta's widget) make anchors without href, which have no link role
+        loc = self.page.locator("a:visible, button:visible, [role=button]:visible").filter(
+            has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")
+        )
+        if loc.count():
+            before = self._snapshot()
+            loc.first.click()
+            self._settle(before)
+            return self._content()
         raise VerificationError(f"no link or button {name!r} on {self.page.url}")
+
+    def has_inputs(self) -> bool:
+        """Whether the page shows a field to fill (text, email, password …)."""
+        return bool(
+            self.page.locator(
+                "input:visible:not([type=hidden]):not([type=submit]):not([type=button])"
+                ":not([type=checkbox])"
+            ).count()
+        )
 
     def fill_and_submit(
         self, values: Callable[[str], str | None], button: str | None = None
@@ -332,12 +429,13 @@ class BrowserDriver:
             value = values(label) or values(el.get_attribute("name") or "")
             if value is not None:
                 el.fill(value)
+        before = self._snapshot()
         if button:
             self.page.get_by_role("button", name=button, exact=True).first.click()
         else:
             self.page.locator("[type=submit]:visible").first.click()
-        self.page.wait_for_load_state()
-        return self.page.content()
+        self._settle(before)
+        return self._content()
 
     def screenshot(self, path: Path) -> None:
         self.page.screenshot(path=str(path), full_page=True)

@@ -47,6 +47,7 @@ def test_defaults_fill_the_guide() -> None:
         ("stages", ["okta_app", "deploy"], "stages", "unknown stage"),
         ("claims.2.group_filter_type", None, "claims.2", "group_filter_type"),
         ("claims.0.name", "sub", "claims.0", "reserved claim"),
+        ("sign_in", "sso", "sign_in", "'auto', 'idx' or 'authn'"),
     ],
 )
 def test_bad_values_name_the_field(path: str, value: object, field: str, words: str) -> None:

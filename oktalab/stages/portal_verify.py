@@ -21,6 +21,7 @@ from ..web import (
     BrowserDriver,
     FormBrowser,
     browser_available,
+    complete_steps,
     field_value,
     in_thread,
     page_text,
@@ -64,7 +65,7 @@ def _sign_up_flow(
     driver.click("Log in with OpenID Connect")
     out["signup_link"] = "Sign up" in driver.text
     driver.click("Sign up")
-    driver.fill_and_submit(field_value(profile, password))
+    complete_steps(driver, field_value(profile, password), lambda: driver.url.startswith(origin))
     out["landed"] = driver.url.startswith(origin)
     out["email_shown"] = profile["email"] in driver.text
     if shot is not None:
@@ -76,7 +77,9 @@ def _sign_in_flow(driver: Any, origin: str, email: str, password: str) -> dict[s
     driver.goto(origin + "/")
     driver.click("Log in")
     driver.click("Log in with OpenID Connect")
-    driver.fill_and_submit(field_value({"email": email}, password))
+    complete_steps(
+        driver, field_value({"email": email}, password), lambda: driver.url.startswith(origin)
+    )
     return {"landed": driver.url.startswith(origin), "email_shown": email in driver.text}
 
 

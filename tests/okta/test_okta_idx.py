@@ -18,7 +18,9 @@ from oktalab.settings import Secret
 ION = "application/ion+json; okta-version=1.0.0"
 
 
-def create_idx_spa(api: httpx.Client, label: str, *, grants: list[str] | None = None) -> dict:
+def create_idx_spa(
+    api: httpx.Client, label: str, *, grants: list[str] | None = None, redirect: str = REDIRECT
+) -> dict:
     body = {
         "name": "oidc_client",
         "label": label,
@@ -31,7 +33,7 @@ def create_idx_spa(api: httpx.Client, label: str, *, grants: list[str] | None = 
                 "application_type": "browser",
                 "grant_types": grants or ["authorization_code", "interaction_code"],
                 "response_types": ["code"],
-                "redirect_uris": [REDIRECT],
+                "redirect_uris": [redirect],
                 "post_logout_redirect_uris": [LOGOUT],
             }
         },

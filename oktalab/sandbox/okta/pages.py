@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import apps, authn, policies, schemas, users
+from . import apps, authn, idx, schemas, users, widget
 from .errors import OktaApiError
 from .state import OrgState
 from .tokens import digest, opaque
@@ -68,18 +68,7 @@ def _app_of(org: OrgState, from_uri: str | None) -> dict[str, Any] | None:
 def enrollment_for(org: OrgState, from_uri: str | None) -> dict[str, Any] | None:
     """The profileEnrollment action allowing registration for this authorize request, if any."""
     app = _app_of(org, from_uri)
-    if app is None:
-        return None
-    policy = apps.policy_of(org, app["id"], "PROFILE_ENROLLMENT")
-    if policy is None:
-        default_id = org.meta("pe_default_policy")
-        policy = org.get(policies.KIND, default_id) if default_id else None
-    if policy is None:
-        return None
-    action = policies.enrollment_action(org, policy)
-    if action and action.get("access") == "ALLOW" and action.get("unknownUserAction") == "REGISTER":
-        return action
-    return None
+    return idx.enrollment_action(org, app["id"]) if app is not None else None
 
 
 def _hidden(from_uri: str | None) -> str:
@@ -114,6 +103,9 @@ def _signin_form(org: OrgState, from_uri: str | None, error: str = "", username:
 async def signin_page(request: Request) -> Response:
     org = org_of(request)
     from_uri = safe_from_uri(request.query_params.get("fromURI"))
+    app = _app_of(org, from_uri)
+    if from_uri and app is not None and widget.enabled(org):
+        return widget.signin_page(org, from_uri, app["id"])  # Identity Engine: Okta's widget
     hint = ""
     if from_uri:
         hint = (parse_qs(urlsplit(from_uri).query).get("login_hint") or [""])[0]

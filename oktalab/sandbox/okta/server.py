@@ -33,6 +33,7 @@ from . import (
     policies,
     schemas,
     users,
+    widget,
 )
 from .errors import OAuthError, OktaApiError
 from .faults import Faults
@@ -264,6 +265,7 @@ def create_okta_app(org: OktaOrg) -> ASGIApp:
         *policies.routes,
         *authn.routes,
         *idx.routes,
+        *widget.routes,
         *oidc.routes,
         *pages.routes,
         *origins.routes,

@@ -1,0 +1,86 @@
+"""Okta's Sign-In Widget on the sandbox's hosted sign-in page, when a copy is at hand.
+
+An Identity Engine org signs people in on its hosted page with Okta's JavaScript Sign-In Widget,
+which walks the IDX remediations (see :mod:`.idx`) from a ``stateToken`` and finishes with the
+``success`` redirect back to ``/authorize``. The sandbox cannot ship the widget, so it serves one
+from a directory named by ``OKTALAB_SANDBOX_WIDGET_DIR`` (the ``dist`` folder of the npm package
+``@okta/okta-signin-widget``, or a ``node_modules`` folder holding it); without one — or on a
+Classic org — the hosted page stays the sandbox's plain HTML form.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Route
+
+from . import idx
+from .errors import OktaApiError
+from .state import OrgState
+
+ASSETS = "/assets/js/sdk/okta-signin-widget"
+BUNDLE = "js/okta-sign-in.min.js"
+STYLES = "css/okta-sign-in.min.css"
+
+
+def widget_dir() -> Path | None:
+    """The widget's ``dist`` directory, if ``OKTALAB_SANDBOX_WIDGET_DIR`` points at one."""
+    raw = os.environ.get("OKTALAB_SANDBOX_WIDGET_DIR", "").strip()
+    if not raw:
+        return None
+    base = Path(raw)
+    for candidate in (base, base / "dist", base / "@okta" / "okta-signin-widget" / "dist"):
+        if (candidate / BUNDLE).is_file():
+            return candidate.resolve()
+    return None
+
+
+def enabled(org: OrgState) -> bool:
+    return idx.pipeline(org) == "idx" and widget_dir() is not None
+
+
+def signin_page(org: OrgState, from_uri: str, app_id: str) -> Response:
+    """The hosted page: a fresh IDX transaction that ends back at ``from_uri`` (/authorize)."""
+    handle, _ = idx.start_transaction(org, {"app_id": app_id, "from_uri": from_uri})
+    config = {
+        "baseUrl": org.org_url,
+        "el": "#okta-sign-in-widget",
+        "stateToken": handle,
+        "useClassicEngine": False,
+        "features": {"registration": True},
+        "i18n": {"en": {}},
+    }
+    assets = org.url(ASSETS)
+    script_config = json.dumps(config).replace("</", "<\\/")  # no "</script>" inside the script
+    doc = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Sign In</title>"
+        f'<link rel="stylesheet" href="{html.escape(assets)}/{STYLES}">'
+        f'<script src="{html.escape(assets)}/{BUNDLE}"></script>'
+        '</head><body><div id="okta-sign-in-widget"></div><script>'
+        f"var config = {script_config};"
+        "new OktaSignIn(config).renderEl({el: config.el}, function () {}, function (err) {"
+        "document.body.insertAdjacentHTML('beforeend',"
+        "'<p role=\"alert\">' + (err && err.message || err) + '</p>');});"
+        "</script></body></html>"
+    )
+    return HTMLResponse(doc, headers={"Cache-Control": "no-store"})
+
+
+async def asset(request: Request) -> Response:
+    base = widget_dir()
+    if base is None:
+        raise OktaApiError("E0000007", f"Resource not found: {request.url.path}")
+    target = (base / request.path_params["path"]).resolve()
+    if not target.is_relative_to(base) or not target.is_file():
+        raise OktaApiError("E0000007", f"Resource not found: {request.url.path}")
+    return FileResponse(target, headers={"Cache-Control": "public, max-age=3600"})
+
+
+routes = [Route(ASSETS + "/{path:path}", asset, methods=["GET"])]
