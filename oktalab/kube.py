@@ -28,6 +28,7 @@ Kinds
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -217,6 +218,25 @@ def diff_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
             out += diff_paths(before.get(key), after.get(key), f"{prefix}.{key}")
         return out
     return [] if before == after else [prefix or "."]
+
+
+def _redact(exc: KubeAPIError, secret: Obj) -> None:
+    """Remove a Secret's values (data, base64-decoded data, stringData) from an error, in place."""
+    values: set[str] = set()
+    for key in ("data", "stringData"):
+        for v in (secret.get(key) or {}).values():
+            if isinstance(v, str) and v:
+                values.add(v)
+                if key == "data":
+                    try:
+                        values.add(base64.b64decode(v).decode())
+                    except (ValueError, UnicodeDecodeError):
+                        pass
+    text = str(exc.args[0]) if exc.args else ""
+    for v in sorted(values, key=len, reverse=True):
+        if len(v) >= 4:  # shorter strings would mangle the message without hiding anything
+            text = text.replace(v, "[redacted]")
+    exc.args = (text,)
 
 
 class Discovery:
@@ -507,13 +527,18 @@ class Kube:
             query.append(("dryRun", "All"))
         body = dict(manifest)
         body.setdefault("apiVersion", k.api_version)
-        live, status, _ = self._request(
-            "PATCH",
-            k.path(ns, name),
-            query=query,
-            body=body,  # JSON is YAML: the client sends it as JSON text
-            content_type="application/apply-patch+yaml",
-        )
+        try:
+            live, status, _ = self._request(
+                "PATCH",
+                k.path(ns, name),
+                query=query,
+                body=body,  # JSON is YAML: the client sends it as JSON text
+                content_type="application/apply-patch+yaml",
+            )
+        except KubeAPIError as exc:
+            if k.kind == "Secret" and not k.group:
+                _redact(exc, manifest)
+            raise
         if before is None or status == 201:
             return ApplyResult("created", live, ("(new object)",) if dry_run else (), dry_run)
         changed = tuple(diff_paths(before, live))

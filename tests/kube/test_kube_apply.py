@@ -284,6 +284,15 @@ def test_a_foreign_object_is_left_unchanged_and_named(
     assert restored["metadata"].get("labels") == before["metadata"].get("labels")
 
 
+def test_a_secret_value_never_appears_in_an_error(client: Kube, ns: str) -> None:
+    bad = gloo.client_secret_secret(_portal_params(ns), "x")
+    bad["data"] = {"client_secret": "s3cr3t-not-base64!"}
+    with pytest.raises(KubeAPIError) as err:
+        client.apply_owned(bad, SET)
+    assert err.value.status == 400 and "illegal base64 data at input byte" in str(err.value)
+    assert "s3cr3t" not in str(err.value)
+
+
 def test_dry_run_stores_nothing(client: Kube, gloo_kube: KubeServer, ns: str) -> None:
     manifest = KINDS["Portal"][0](ns)
     rv = gloo_kube.store.current_rv()

@@ -10,9 +10,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import string
 from typing import Any
 
-from .errors import FieldError, forbidden, invalid, not_supported, required, type_invalid
+from .errors import (
+    FieldError,
+    bad_request,
+    forbidden,
+    invalid,
+    not_supported,
+    required,
+    type_invalid,
+)
 from .resources import Resource
 
 Obj = dict[str, Any]
@@ -556,7 +565,14 @@ def validate(res: Resource, obj: Obj) -> list[FieldError]:
             try:
                 base64.b64decode(value, validate=True)
             except ValueError:
-                errors.append(invalid(f"data[{key}]", value, "illegal base64 data"))
+                # Go's encoding/json fails decoding the []byte and names the offset, never
+                # the value (base64.CorruptInputError): a 400, as the apiserver answers.
+                alphabet = set(string.ascii_letters + string.digits + "+/=")
+                pos = next((i for i, ch in enumerate(value) if ch not in alphabet), len(value))
+                raise bad_request(
+                    'Secret in version "v1" cannot be handled as a Secret: '
+                    f"illegal base64 data at input byte {pos}"
+                ) from None
     if res.plural == "configmaps":
         for key, value in (obj.get("data") or {}).items():
             if not isinstance(value, str):
