@@ -12,7 +12,14 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from .params import ExtAuthParams, PortalParams
+from .params import (
+    ApiProductParams,
+    ExtAuthParams,
+    GatewayPortalParams,
+    PortalGroupParams,
+    PortalParams,
+    WorkloadRef,
+)
 
 Obj = dict[str, Any]
 
@@ -186,5 +193,167 @@ def portal_group(p: PortalParams, okta_group: str) -> Obj:
                 "portals": [{"name": p.name, "namespace": p.namespace}],
             },
             "oidcGroup": {"groupName": okta_group},
+        },
+    }
+
+
+# -- Gloo Platform Portal (guide 1, step 1): apimanagement.gloo.solo.io/v2 -------------------
+APIM_API = "apimanagement.gloo.solo.io/v2"
+NETWORKING_API = "networking.gloo.solo.io/v2"
+#: RouteTable labels the Portal and PortalGroups select API products by.
+PORTAL_LABEL = "portal"
+PRODUCT_LABEL = "api-product"
+PRIVATE_LABEL = "portal-visibility"
+
+
+def api_product_table(p: GatewayPortalParams, product: ApiProductParams, *, cluster: str) -> Obj:
+    """An API product version: a RouteTable with ``portalMetadata`` (route_table.proto)."""
+    labels = {PORTAL_LABEL: p.name, PRODUCT_LABEL: product.id}
+    if product.restricted:
+        labels[PRIVATE_LABEL] = "private"
+    meta = {
+        "apiProductId": product.id,
+        "apiProductDisplayName": product.display_name or product.id,
+        "apiVersion": product.version,
+    }
+    meta.update(
+        {k: v for k, v in (("title", product.title), ("description", product.description)) if v}
+    )
+    return {
+        "apiVersion": NETWORKING_API,
+        "kind": "RouteTable",
+        "metadata": {"name": product.table_name, "namespace": product.namespace, "labels": labels},
+        "spec": {
+            "portalMetadata": meta,
+            "http": [
+                {
+                    "name": product.id,
+                    "matchers": [{"uri": {"prefix": product.path}}],
+                    "forwardTo": {
+                        "destinations": [
+                            {
+                                "ref": {
+                                    "name": product.service,
+                                    "namespace": product.namespace,
+                                    "cluster": cluster,
+                                },
+                                "port": {"number": product.port},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
+def portal_route_table(p: GatewayPortalParams, *, cluster: str) -> Obj:
+    """The portal host on the gateway: ``/v1`` → portal server (labelled for ext-auth),
+    ``/`` → the frontend app."""
+
+    def dest(ref: WorkloadRef) -> Obj:
+        return {
+            "destinations": [
+                {
+                    "ref": {"name": ref.name, "namespace": ref.namespace, "cluster": cluster},
+                    "port": {"number": ref.port},
+                }
+            ]
+        }
+
+    return {
+        "apiVersion": NETWORKING_API,
+        "kind": "RouteTable",
+        "metadata": {"name": p.route_table, "namespace": p.namespace},
+        "spec": {
+            "hosts": [p.domain],
+            "virtualGateways": [
+                {"name": "north-south-gw", "namespace": "istio-gateways", "cluster": cluster}
+            ],
+            "http": [
+                {
+                    "name": "portal-api",
+                    "labels": dict(p.route_labels),
+                    "matchers": [{"uri": {"prefix": "/v1"}}],
+                    "forwardTo": dest(p.portal_server),
+                },
+                {
+                    "name": "portal-frontend",
+                    "matchers": [{"uri": {"prefix": "/"}}],
+                    "forwardTo": dest(p.frontend),
+                },
+            ],
+        },
+    }
+
+
+def platform_portal(p: GatewayPortalParams, *, origin: str) -> Obj:
+    """``Portal``: public, restricted products private by label (portal.proto Visibility)."""
+    domains = [p.domain]
+    if with_port(p.domain, origin) != p.domain:
+        domains.append(with_port(p.domain, origin))
+    spec: Obj = {
+        "portalBackendSelectors": [
+            {
+                "selector": {
+                    "labels": {"app": p.portal_server.name},
+                    "namespace": p.portal_server.namespace,
+                }
+            }
+        ],
+        "domains": domains,
+        "apis": [{"labels": {PORTAL_LABEL: p.name}}],
+        "visibility": {"public": True, "privateAPILabels": {PRIVATE_LABEL: "private"}},
+    }
+    if p.usage_plans:
+        spec["usagePlans"] = [{"name": n} for n in p.usage_plans]
+    return {
+        "apiVersion": APIM_API,
+        "kind": "Portal",
+        "metadata": {"name": p.name, "namespace": p.namespace},
+        "spec": spec,
+    }
+
+
+def platform_portal_group(p: GatewayPortalParams, group: PortalGroupParams) -> Obj:
+    """``PortalGroup``: members by claims, access to the listed products (portal_group.proto)."""
+    spec: Obj = {
+        "name": group.name,
+        "membership": [{"claims": [{"key": k, "value": str(v)} for k, v in group.claims.items()]}],
+        "accessLevel": {
+            "apis": [
+                {"labels": {PORTAL_LABEL: p.name, PRODUCT_LABEL: pid}} for pid in group.products
+            ]
+        },
+    }
+    if group.description:
+        spec["description"] = group.description
+    return {
+        "apiVersion": APIM_API,
+        "kind": "PortalGroup",
+        "metadata": {
+            "name": group.name,
+            "namespace": p.namespace,
+            "labels": {PORTAL_LABEL: p.name},
+        },
+        "spec": spec,
+    }
+
+
+def frontend_config(
+    p: GatewayPortalParams, *, client_id: str, authorize: str, token: str, logout: str
+) -> Obj:
+    """The frontend's settings, under the starter app's ``VITE_*`` names (no secret: a SPA has none)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": p.frontend_config, "namespace": p.frontend.namespace},
+        "data": {
+            "VITE_CLIENT_ID": client_id,
+            "VITE_AUTH_ENDPOINT": authorize,
+            "VITE_TOKEN_ENDPOINT": token,
+            "VITE_LOGOUT_ENDPOINT": logout,
+            "VITE_PORTAL_SERVER_URL": "/v1",
+            "VITE_SCOPES": " ".join(p.scopes),
         },
     }

@@ -117,6 +117,11 @@ EXPECTED: dict[str, Expected] = {
     "Group": Expected(("portal.gloo.solo.io",), "Gloo Portal 1.x (portal.gloo.solo.io CRDs)"),
     "APIProduct": Expected(("portal.gloo.solo.io",), "Gloo Portal 1.x (portal.gloo.solo.io CRDs)"),
     "Environment": Expected(("portal.gloo.solo.io",), "Gloo Portal 1.x (portal.gloo.solo.io CRDs)"),
+    # Gloo Platform Portal (guide 1); its Portal is addressed as Portal.apimanagement.gloo.solo.io
+    "PortalGroup": Expected(
+        ("apimanagement.gloo.solo.io",), "Gloo Platform Portal (apimanagement.gloo.solo.io CRDs)"
+    ),
+    "ConfigMap": Expected(("",), "the Kubernetes core API"),
 }
 
 
@@ -426,10 +431,14 @@ class Kube:
         ``api_version`` (``group/version``) pins the group, and the version when served.
         Raises :class:`KindNotServed` naming the missing Gloo component.
         """
-        if api_version is not None:
+        if api_version is None and "." in name:  # kubectl's ``kind.group`` form
+            name, _, group = name.partition(".")
+            groups: tuple[str, ...] = (group,)
+            version = ""
+        elif api_version is not None:
             group = api_version.rpartition("/")[0]
             version = api_version.rpartition("/")[2]
-            groups: tuple[str, ...] = (group,)
+            groups = (group,)
         else:
             exp = EXPECTED.get(name)
             groups = exp.groups if exp else ()

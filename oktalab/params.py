@@ -32,6 +32,7 @@ __all__ = [
     "AppGroupsClaimParams",
     "AppParams",
     "GroupParams",
+    "GatewayPortalParams",
     "PortalParams",
     "RegistrationParams",
     "ClaimParams",
@@ -43,13 +44,14 @@ __all__ = [
 ]
 
 GUIDE_STAGES: dict[str, list[str]] = {
-    "oidc-gateway": ["okta_app", "claims", "extauth", "verify"],
+    "oidc-gateway": ["okta_app", "claims", "extauth", "portal_groups", "verify"],
     "portal-ssr": ["okta_app", "claims", "registration", "portal", "portal_verify"],
 }
 ALL_STAGES = [
     "okta_app",
     "claims",
     "extauth",
+    "portal_groups",
     "verify",
     "registration",
     "portal",
@@ -507,6 +509,157 @@ class PortalParams(_Model):
         )
 
 
+class ApiProductParams(_Model):
+    """One API product version the portal publishes: a RouteTable with ``portalMetadata``
+    (GMG 2.5 ``route_table.proto`` PortalMetadata: apiProductId and apiVersion are required)."""
+
+    id: str = Field(description="portalMetadata.apiProductId")
+    display_name: str = Field("", description="portalMetadata.apiProductDisplayName")
+    version: str = Field("v1", min_length=1, description="portalMetadata.apiVersion")
+    title: str = ""
+    description: str = ""
+    route_table: str | None = Field(None, description="RouteTable name; default <id>-api")
+    namespace: str = Field("bookinfo", description="namespace of the RouteTable and the service")
+    service: str = Field(description="the Service the API routes to")
+    port: int = Field(9080, gt=0, lt=65536)
+    path: str = Field(description="the API's path prefix")
+    restricted: bool = Field(
+        True, description="private: only portal groups that grant it may see it"
+    )
+
+    _n = field_validator("id", "namespace", "service")(lambda cls, v: _dns_label(v))
+
+    @field_validator("route_table")
+    @classmethod
+    def _rt(cls, v: str | None) -> str | None:
+        return _dns_label(v) if v is not None else v
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"expected a path starting with '/', got {v!r}")
+        return v
+
+    @property
+    def table_name(self) -> str:
+        return self.route_table or f"{self.id}-api"
+
+
+class PortalGroupParams(_Model):
+    """A PortalGroup: users whose token carries all ``claims`` see ``products``
+    (GMG 2.5 ``portal_group.proto``: membership claims key/value, accessLevel.apis)."""
+
+    name: str
+    description: str = ""
+    claims: dict[str, str | None] = Field(
+        description="claim key: value, e.g. organization: oktalab"
+    )
+    products: list[str] = Field(default_factory=list, description="API product ids granted")
+
+    _n = field_validator("name")(lambda cls, v: _dns_label(v))
+
+    @field_validator("claims")
+    @classmethod
+    def _claims(cls, v: dict[str, str | None]) -> dict[str, str | None]:
+        if not v:
+            raise ValueError("expected at least one claim (key: value) that identifies members")
+        for key, value in v.items():
+            if not key.strip():
+                raise ValueError("a claim key cannot be empty")
+            if value is None or not str(value).strip():
+                raise ValueError(
+                    f"claim {key!r} has no value; a portal group matches key and value"
+                )
+        return v
+
+    @field_validator("products")
+    @classmethod
+    def _products(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("a portal group that grants no API product does nothing; list some")
+        return v
+
+
+class WorkloadRef(_Model):
+    name: str
+    namespace: str
+    port: int = Field(gt=0, lt=65536)
+
+    _n = field_validator("name", "namespace")(lambda cls, v: _dns_label(v))
+
+
+class GatewayPortalParams(_Model):
+    """Guide 1, step 1: Gloo Platform Portal (``apimanagement.gloo.solo.io/v2``) and its frontend.
+
+    The frontend app is served on ``domain`` through the gateway; its ``/callback`` and
+    ``/logout`` are the SPA's redirect URIs. The portal server's API (``/v1``) is guarded by
+    the ExtAuthPolicy of stage 3 through ``route_labels``.
+    """
+
+    namespace: str = "gloo-mesh"
+    name: str = "developer-portal"
+    domain: str = Field("portal.localhost", description="host of the frontend and portal API")
+    ingress_port: int | Literal["auto"] = Field(
+        "auto", description="gateway port; auto = the port of $OKTALAB_GATEWAY_URL"
+    )
+    scheme: Literal["http", "https"] = "http"
+    route_table: str = "developer-portal"
+    route_labels: dict[str, str] = Field(
+        default_factory=lambda: {"oauth": "true"},
+        description="labels on the portal API route; stage 3's ExtAuthPolicy selects them",
+    )
+    portal_server: WorkloadRef = WorkloadRef(
+        name="gloo-mesh-portal-server", namespace="gloo-mesh", port=8080
+    )
+    frontend: WorkloadRef = WorkloadRef(name="portal-frontend", namespace="gloo-mesh", port=4000)
+    frontend_config: str = Field(
+        "portal-frontend-config", description="ConfigMap with the frontend's VITE_* settings"
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    usage_plans: list[str] = Field(default_factory=list)
+    api_products: list[ApiProductParams] = Field(min_length=1)
+    groups: list[PortalGroupParams] = Field(min_length=1)
+    wait_seconds: float = Field(30, gt=0, le=600)
+    verify_browser: bool = Field(True, description="step 5 in Chromium (skipped without it)")
+    second_user: bool = Field(
+        True, description="also sign in a user without the claims: no restricted product"
+    )
+
+    _n = field_validator("namespace", "name", "route_table", "frontend_config")(
+        lambda cls, v: _dns_label(v)
+    )
+
+    @field_validator("domain")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", v):
+            raise ValueError(f"expected a host name without scheme or port, got {v!r}")
+        return v
+
+    @field_validator("route_labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        if not v:
+            raise ValueError("expected at least one label (the ExtAuthPolicy selects by labels)")
+        return v
+
+    @model_validator(mode="after")
+    def _refs(self) -> GatewayPortalParams:
+        ids = [p.id for p in self.api_products]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"api_products: duplicate ids {dupes}")
+        names = [g.name for g in self.groups]
+        if len(set(names)) != len(names):
+            raise ValueError("groups: duplicate group names")
+        for i, g in enumerate(self.groups):
+            unknown = [p for p in g.products if p not in ids]
+            if unknown:
+                raise ValueError(f"groups[{i}].products: {unknown} not among api_products {ids}")
+        return self
+
+
 class PortalVerifyParams(_Model):
     """The sign-up test of guide 2."""
 
@@ -555,6 +708,9 @@ class ParameterSet(_Model):
     app_groups_claim: AppGroupsClaimParams | None = None
     registration: RegistrationParams | None = None
     portal: PortalParams | None = None
+    gateway_portal: GatewayPortalParams | None = Field(
+        None, description="guide 1: read from the `portal` section when guide is oidc-gateway"
+    )
     portal_verify: PortalVerifyParams = PortalVerifyParams()
     adopt: list[str] = Field(
         default_factory=list,
@@ -594,6 +750,20 @@ class ParameterSet(_Model):
         want = (kind, "" if okta else namespace, name)
         return any(parse_adopt(e) == want for e in self.adopt)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _guide1_portal(cls, data: Any) -> Any:
+        """Guide 1's ``portal`` section describes Gloo Platform Portal, not Gloo Portal 1.x."""
+        if (
+            isinstance(data, dict)
+            and data.get("guide", "oidc-gateway") == "oidc-gateway"
+            and "portal" in data
+            and "gateway_portal" not in data
+        ):
+            data = dict(data)
+            data["gateway_portal"] = data.pop("portal")
+        return data
+
     @field_validator("stages")
     @classmethod
     def _stages(cls, v: list[str] | None) -> list[str] | None:
@@ -613,7 +783,11 @@ class ParameterSet(_Model):
 
     @model_validator(mode="after")
     def _guide_needs(self) -> ParameterSet:
-        if self.guide == "oidc-gateway" and not self.app.redirect_uris:
+        if (
+            self.guide == "oidc-gateway"
+            and not self.app.redirect_uris
+            and self.gateway_portal is None
+        ):
             raise ValueError(
                 "app.redirect_uris: the authorization code flow needs at least one sign-in redirect URI"
             )
@@ -718,6 +892,8 @@ def parse_parameters(data: Any, *, source: str | None = None) -> ParameterSet:
                 for p in err["loc"]
                 if not str(p).startswith(("function-", "literal[", "constrained-"))
             )
+            if loc.startswith("gateway_portal"):  # the user wrote it as `portal`
+                loc = "portal" + loc.removeprefix("gateway_portal")
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown parameter (check the spelling)"

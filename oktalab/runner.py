@@ -28,6 +28,7 @@ NOTEBOOKS = {
     "okta_app": "01_okta_app.ipynb",
     "claims": "02_claims.ipynb",
     "extauth": "03_extauth.ipynb",
+    "portal_groups": "03b_portal_groups.ipynb",
     "verify": "04_verify.ipynb",
     "registration": "05_registration.ipynb",
     "portal": "06_portal.ipynb",

@@ -14,6 +14,11 @@ pytestmark = pytest.mark.slow
 PARAMS = ROOT / "parameters" / "sandbox.yaml"
 
 
+def first_run_origin(first_run: dict) -> str:
+    state = json.loads((first_run["out"] / "guide1-sandbox" / "state.json").read_text())
+    return str(state["gateway_portal"]["origin"])
+
+
 @pytest.fixture(scope="module")
 def first_run(sandbox: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("run1")
@@ -25,7 +30,7 @@ def test_first_run_passes_every_check(first_run: dict) -> None:
     failed = [r for r in first_run["rows"] if r["status"] == "failed"]
     assert first_run["code"] == 0 and not failed, first_run["text"][-4000:]
     stages = {r["stage"] for r in first_run["rows"]}
-    assert stages == {"okta_app", "claims", "extauth", "verify"}
+    assert stages == {"okta_app", "claims", "extauth", "portal_groups", "verify"}
     assert any(r["kind"] == "OktaApp" and r["action"] == "created" for r in first_run["rows"])
 
 
@@ -187,6 +192,77 @@ def test_a_second_policy_on_the_same_routes_fails_with_the_reason(
     assert ("ExtAuthPolicy", "deleted") in {(r.kind, r.action) for r in td.rows}
 
 
+def test_portal_groups_and_the_frontend_sign_in(first_run: dict, sandbox: dict[str, str]) -> None:
+    rows = {(r["stage"], r["step"], r["name"]): r for r in first_run["rows"]}
+    by_step = {r["step"]: r for r in first_run["rows"] if r["stage"] in ("portal_groups", "verify")}
+    assert by_step["portal API without token"]["detail"] == "HTTP 403, expected 403"
+    assert by_step["portal /apis by claims"]["detail"].endswith(
+        "the claims grant ['ratings', 'reviews']"
+    )
+    assert rows[("okta_app", "CORS preflight", first_run_origin(first_run))]["status"] == "ok"
+    for kind, name in [
+        ("portals.apimanagement.gloo.solo.io", "developer-portal"),
+        ("portalgroups", "oktalab-members"),
+    ]:
+        proc = kubectl(
+            sandbox,
+            "get",
+            kind,
+            name,
+            "-n",
+            "gloo-mesh",
+            "-o",
+            "jsonpath={.status.common.State.approval}",
+        )
+        assert proc.returncode == 0 and proc.stdout == "ACCEPTED", proc.stdout + proc.stderr
+    browser = [r for r in first_run["rows"] if r["kind"] == "BrowserCheck"]
+    assert len(browser) == 5
+    if all(r["status"] == "skipped" for r in browser):
+        pytest.skip("no Chromium: " + browser[0]["detail"])
+    assert by_step["portal API list (browser)"]["detail"].startswith(
+        "listed ['ratings', 'reviews']"
+    )
+    assert by_step["second user: no restricted product"]["detail"].startswith("listed ['ratings']")
+    assert "/logout" in by_step["portal logout"]["detail"]
+    shot = first_run["out"] / "guide1-sandbox" / "screenshots" / "portal-frontend-signed-in.png"
+    assert shot.is_file() and shot.stat().st_size > 1000
+
+
+def test_frontend_without_a_trusted_origin_fails_like_a_spa(
+    first_run: dict, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Remove the app's Trusted Origin: the browser's token request is blocked by CORS, the
+    frontend stays signed out; okta_app puts the origin back."""
+    from oktalab import load_parameters, run_stage
+    from oktalab.okta import OktaClient
+    from oktalab.settings import Secret
+
+    ps = load_parameters(PARAMS)
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(
+        (first_run["out"] / "guide1-sandbox" / "state.json").read_text()
+    )
+    origin = json.loads((run_dir / "state.json").read_text())["gateway_portal"]["origin"]
+    with OktaClient(sandbox_env["OKTA_ORG_URL"], Secret(sandbox_env["OKTA_API_TOKEN"])) as okta:
+        for o in okta.trusted_origins():
+            if o["origin"] == origin:
+                okta.delete_trusted_origin(o["id"])
+    try:
+        result = run_stage("verify", ps, run_dir=run_dir, raise_on_failure=False)
+        rows = {r.step: r for r in result.rows}
+        signed_in = rows["portal frontend signed in"]
+        if signed_in.status == "skipped":
+            pytest.skip(signed_in.detail)
+        assert signed_in.status == "failed" and "Failed to fetch" in signed_in.detail, signed_in
+        assert rows["valid token"].status == "ok"  # the gateway checks do not depend on CORS
+    finally:
+        again = run_stage("okta_app", ps, run_dir=run_dir, raise_on_failure=False)
+    origin_rows = [r for r in again.rows if r.kind == "TrustedOrigin"]
+    assert origin_rows and origin_rows[0].action == "created"
+    assert all(r.status == "ok" for r in again.rows), [r.as_dict() for r in again.rows]
+
+
 def test_teardown_removes_only_what_it_made(
     first_run: dict, sandbox: dict[str, str], tmp_path: Path
 ) -> None:
@@ -216,6 +292,8 @@ def test_teardown_removes_only_what_it_made(
     deleted = {(r["kind"], r["name"]) for r in rows if r["action"] == "deleted"}
     assert ("ExtAuthPolicy", "gloo-mesh-addons/oauth-okta") in deleted
     assert ("OktaApp", "oktalab-portal-spa") in deleted
+    assert ("Portal.apimanagement.gloo.solo.io", "gloo-mesh/developer-portal") in deleted
+    assert ("TrustedOrigin", first_run_origin(first_run)) in deleted
     assert (
         kubectl(sandbox, "get", "extauthserver", "hand-made", "-n", "gloo-mesh-addons").returncode
         == 0

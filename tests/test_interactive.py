@@ -123,7 +123,7 @@ def test_stage_panel_runs_stages_with_a_status_each(
     assert ps is not None
     panel = ui.StagePanel(tmp_path / "runs")
     panel.show(ps)
-    assert list(panel.badges) == ["okta_app", "claims", "extauth", "verify"]
+    assert list(panel.badges) == ["okta_app", "claims", "extauth", "portal_groups", "verify"]
     panel.run("okta_app")
     assert "ok" in panel.badges["okta_app"].value
     assert "pending" in panel.badges["claims"].value

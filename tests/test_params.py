@@ -31,7 +31,7 @@ def test_shipped_parameter_files_are_valid(name: str) -> None:
 
 def test_defaults_fill_the_guide() -> None:
     ps = parse_parameters(GOOD)
-    assert ps.stage_list == ["okta_app", "claims", "extauth", "verify"]
+    assert ps.stage_list == ["okta_app", "claims", "extauth", "portal_groups", "verify"]
     assert ps.extauth.route_labels == {"oauth": "true"}
 
 
@@ -90,3 +90,52 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 def test_overrides_merge_nested(tmp_path: Path) -> None:
     ps = load_parameters(ROOT / "parameters" / "sandbox.yaml", {"app": {"label": "other"}})
     assert ps.app.label == "other" and ps.app.type == "browser"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "words"),
+    [
+        (
+            "portal.groups.0.claims",
+            {"organization": None},
+            "portal.groups.0.claims",
+            "has no value",
+        ),
+        ("portal.groups.0.claims", {}, "portal.groups.0.claims", "at least one claim"),
+        ("portal.groups.0.products", [], "portal.groups.0.products", "grants no API product"),
+        ("portal.groups.1.products", ["nope"], "portal", "['nope'] not among api_products"),
+        (
+            "portal.api_products.0.path",
+            "ratings",
+            "portal.api_products.0.path",
+            "starting with '/'",
+        ),
+        ("portal.route_labels", {}, "portal.route_labels", "at least one label"),
+        ("portal.domain", "http://portal", "portal.domain", "host name"),
+    ],
+)
+def test_guide1_portal_bad_input_names_the_field(
+    path: str, value: object, field: str, words: str
+) -> None:
+    """Refused at validation, before any call (the stage never sees such a set)."""
+    with pytest.raises(ParameterError) as info:
+        parse_parameters(with_change(path, value))
+    text = str(info.value)
+    assert field in text and words in text, text
+
+
+def test_guide1_portal_section_and_derived_redirect_uris() -> None:
+    ps = parse_parameters(GOOD)
+    assert ps.portal is None and ps.gateway_portal is not None
+    assert [g.claims for g in ps.gateway_portal.groups][0] == {"organization": "oktalab"}
+    from oktalab.stages.portal_groups import granted_products
+
+    assert granted_products(ps.gateway_portal, {"organization": "oktalab"}) == [
+        "ratings",
+        "reviews",
+    ]
+    assert granted_products(ps.gateway_portal, {"organization": ["partner"]}) == [
+        "details",
+        "ratings",
+    ]
+    assert granted_products(ps.gateway_portal, {}) == ["ratings"]

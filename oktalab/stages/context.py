@@ -84,8 +84,11 @@ class Context:
         return (self.params.verify.gateway_url or self.env.gateway_url or "").rstrip("/") or None
 
     def portal_origin(self) -> str:
-        """``<scheme>://<portal domain>[:<ingress port>]``: the host users open, as in the guide."""
-        p = self.params.portal
+        """``<scheme>://<portal domain>[:<ingress port>]``: the host users open, as in the guide.
+
+        Guide 2: the Gloo Portal; guide 1: the Gloo Platform Portal frontend app.
+        """
+        p = self.params.portal or self.params.gateway_portal
         assert p is not None
         port: int | None
         if p.ingress_port == "auto":
@@ -102,12 +105,19 @@ class Context:
         """The app's sign-in redirect URIs: from the parameters, or derived from the portal."""
         uris = list(self.params.app.redirect_uris)
         portal = self.params.portal
-        if not uris and portal is not None:
+        if not uris and (portal is not None or self.params.gateway_portal is not None):
             uris.append(self.portal_origin() + "/callback")
         if portal is not None and portal.public_url:  # behind a proxy; direct access stays
             proxied = portal.public_url.rstrip("/") + "/callback"
             if proxied not in uris:
                 uris.append(proxied)
+        return uris
+
+    def post_logout_redirect_uris(self) -> list[str]:
+        """Sign-out redirect URIs: from the parameters, or the guide-1 frontend's ``/logout``."""
+        uris = list(self.params.app.post_logout_redirect_uris)
+        if not uris and self.params.gateway_portal is not None:
+            uris.append(self.portal_origin() + "/logout")
         return uris
 
     def close(self) -> None:

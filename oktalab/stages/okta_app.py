@@ -19,7 +19,9 @@ from .context import Context
 STAGE = "okta_app"
 
 
-def desired_app(p: AppParams, redirect_uris: list[str]) -> dict[str, Any]:
+def desired_app(
+    p: AppParams, redirect_uris: list[str], post_logout_redirect_uris: list[str] | None = None
+) -> dict[str, Any]:
     """The app as Okta's Apps API wants it, for the app type in the parameters."""
     browser = p.type == "browser"
     oauth_client: dict[str, Any] = {
@@ -27,7 +29,11 @@ def desired_app(p: AppParams, redirect_uris: list[str]) -> dict[str, Any]:
         "grant_types": list(p.grant_types),
         "response_types": ["code"],
         "redirect_uris": list(redirect_uris),
-        "post_logout_redirect_uris": list(p.post_logout_redirect_uris),
+        "post_logout_redirect_uris": list(
+            p.post_logout_redirect_uris
+            if post_logout_redirect_uris is None
+            else post_logout_redirect_uris
+        ),
         "consent_method": "TRUSTED",
     }
     if "refresh_token" in p.grant_types:
@@ -76,7 +82,7 @@ def _differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
 def run(ctx: Context, result: StageResult) -> None:
     p = ctx.params.app
     okta = ctx.okta
-    want = desired_app(p, ctx.redirect_uris())
+    want = desired_app(p, ctx.redirect_uris(), ctx.post_logout_redirect_uris())
     if _signs_in_through_idx(ctx):
         # Okta's embedded sign-in (interaction code flow) needs the grant on the app
         want["settings"]["oauthClient"]["grant_types"].append("interaction_code")

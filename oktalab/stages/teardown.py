@@ -27,6 +27,16 @@ def _kube_targets(ctx: Context) -> list[tuple[str, str, str]]:
         ("ExtAuthPolicy", ps.extauth.namespace, ps.extauth.policy_name),
         ("ExtAuthServer", ps.extauth.namespace, ps.extauth.server_name),
     ]
+    gp = ps.gateway_portal
+    if gp is not None:  # guide 1's Gloo Platform Portal: dependents first
+        targets = [
+            *[("PortalGroup", gp.namespace, g.name) for g in gp.groups],
+            ("Portal.apimanagement.gloo.solo.io", gp.namespace, gp.name),
+            ("RouteTable", gp.namespace, gp.route_table),
+            *[("RouteTable", x.namespace, x.table_name) for x in gp.api_products],
+            ("ConfigMap", gp.frontend.namespace, gp.frontend_config),
+            *targets,
+        ]
     portal = getattr(ps, "portal", None)
     if portal is not None:
         targets = [

@@ -17,6 +17,7 @@ import httpx
 from .. import oidc
 from ..errors import OktalabError
 from ..results import StageResult
+from . import portal_browser
 from .context import Context
 
 STAGE = "verify"
@@ -137,3 +138,5 @@ def run(ctx: Context, result: StageResult) -> None:
     check("valid token", protected, good, 200)
     if v.open_path:
         check("open route, no token", gateway + v.open_path, None, 200)
+    if ps.gateway_portal is not None:  # step 5 proper: the frontend app in a browser
+        portal_browser.run(ctx, result, ps.gateway_portal)
