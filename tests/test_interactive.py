@@ -49,7 +49,7 @@ def test_form_loads_a_file_and_validates(form: ui.ParameterForm) -> None:
     assert form.valid.value and form.parameter_set is not None
     assert form.parameter_set.name == "guide1-sandbox"
     assert form.fields["app.type"].options == ("browser", "web")  # choices from the model
-    assert form.fields["app.redirect_uris"].value == "http://localhost:4000/callback"
+    assert form.fields["app.redirect_uris"].value == ""  # derived from the portal frontend
     assert "valid: guide1-sandbox" in form.messages.value
 
 
