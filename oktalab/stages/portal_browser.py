@@ -20,7 +20,14 @@ from ..errors import OktalabError
 from ..params import GatewayPortalParams
 from ..results import StageResult
 from ..settings import Secret
-from ..web import BrowserDriver, browser_available, field_value, in_thread, screenshot_path
+from ..web import (
+    BrowserDriver,
+    browser_available,
+    complete_steps,
+    field_value,
+    in_thread,
+    screenshot_path,
+)
 from .context import Context
 
 STEPS = (
@@ -45,8 +52,13 @@ def _flow(
         page.wait_for_url(lambda u: u.startswith(org_url), timeout=15000)
         page.wait_for_load_state()
         out["signin_url"] = page.url
-        out["signin_page"] = page.locator("input[type=password]").count() > 0
-        driver.fill_and_submit(field_value({"email": login}, password))
+        out["signin_page"] = page.locator("input").count() > 0
+        # one page (the sandbox form) or several (the Sign-In Widget: username, then password)
+        complete_steps(
+            driver,
+            field_value({"email": login}, password),
+            lambda: driver.url.startswith(origin),
+        )
         page.wait_for_selector("body[data-ready]", timeout=15000)
         out["ready"] = page.get_attribute("body", "data-ready")
         out["landed"] = page.url
