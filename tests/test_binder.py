@@ -141,7 +141,8 @@ def test_both_guides_pass_behind_a_public_url(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # a fresh venv's pip install (600 s cap) + the start notebook (300 s cap)
+# a fresh venv's pip install (600 s cap) + the start notebook (300 s cap)
+@pytest.mark.timeout(1200)
 def test_fresh_venv_from_binder_files_runs_the_start_notebook(tmp_path: Path) -> None:
     t0 = time.monotonic()
     repo = repo_copy(tmp_path / "repo")
