@@ -117,6 +117,16 @@ def test_org_says_its_pipeline_and_classic_orgs_have_no_idx(
         oidc.choose_sign_in(sandbox.url, "sso")
 
 
+def test_bad_pipeline_setting_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from oktalab.sandbox.okta import idx
+
+    monkeypatch.setenv("OKTALAB_SANDBOX_PIPELINE", "oie")
+    with pytest.raises(ValueError, match="OKTALAB_SANDBOX_PIPELINE='oie'.*idx.*v1"):
+        idx.check_environment()
+    monkeypatch.setenv("OKTALAB_SANDBOX_PIPELINE", "v1")
+    idx.check_environment()
+
+
 def test_interaction_code_flow_in_okta_shapes(sandbox: Sandbox, api: httpx.Client) -> None:
     plain = create_idx_spa(api, "IDX no grant", grants=["authorization_code"])
     refused = httpx.post(

@@ -93,6 +93,15 @@ def pipeline(org: OrgState) -> str:
     return value if value in PIPELINES else "idx"
 
 
+def check_environment() -> None:
+    """Refuse a bad ``OKTALAB_SANDBOX_PIPELINE`` at start. Raises ValueError naming it."""
+    value = os.environ.get("OKTALAB_SANDBOX_PIPELINE", "").strip()
+    if value and value not in PIPELINES:
+        raise ValueError(
+            f"OKTALAB_SANDBOX_PIPELINE={value!r}: must be idx (Identity Engine) or v1 (Classic)"
+        )
+
+
 def _require_idx(org: OrgState, request: Request) -> None:
     if pipeline(org) != "idx":
         raise OktaApiError("E0000007", f"Resource not found: {request.url.path}")

@@ -256,6 +256,8 @@ admin_routes = [
 
 def create_okta_app(org: OktaOrg) -> ASGIApp:
     """The ASGI app serving ``org``: Management API, OIDC, authn and hosted pages."""
+    idx.check_environment()  # OKTALAB_SANDBOX_PIPELINE: refuse a bad value at start
+    widget.check_environment()
     routes = [
         *apps.routes,
         *assignments.routes,

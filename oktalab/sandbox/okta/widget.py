@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from . import idx
 from .errors import OktaApiError
 from .state import OrgState
 
+log = logging.getLogger("oktalab.sandbox.okta")
 ASSETS = "/assets/js/sdk/okta-signin-widget"
 BUNDLE = "js/okta-sign-in.min.js"
 STYLES = "css/okta-sign-in.min.css"
@@ -38,6 +40,18 @@ def widget_dir() -> Path | None:
         if (candidate / BUNDLE).is_file():
             return candidate.resolve()
     return None
+
+
+def check_environment() -> None:
+    """Log when ``OKTALAB_SANDBOX_WIDGET_DIR`` is set but holds no widget bundle."""
+    raw = os.environ.get("OKTALAB_SANDBOX_WIDGET_DIR", "").strip()
+    if raw and widget_dir() is None:
+        log.warning(
+            "OKTALAB_SANDBOX_WIDGET_DIR=%s holds no %s of @okta/okta-signin-widget; the hosted "
+            "sign-in page stays the sandbox's form",
+            raw,
+            BUNDLE,
+        )
 
 
 def enabled(org: OrgState) -> bool:
