@@ -167,3 +167,26 @@ def session_token(
     )
     assert r.status_code == 200, r.text
     return r.json()["sessionToken"]
+
+
+def create_service(api: httpx.Client, label: str, **oauth: object) -> dict:
+    """A service app (client_credentials, client secret or ``jwks`` → private_key_jwt)."""
+    body = {
+        "name": "oidc_client",
+        "label": label,
+        "signOnMode": "OPENID_CONNECT",
+        "credentials": {"oauthClient": {"token_endpoint_auth_method": "client_secret_basic"}},
+        "settings": {
+            "oauthClient": {
+                "application_type": "service",
+                "grant_types": ["client_credentials"],
+                "response_types": ["token"],
+                **oauth,
+            }
+        },
+    }
+    if "jwks" in oauth:
+        body["credentials"]["oauthClient"]["token_endpoint_auth_method"] = "private_key_jwt"
+    r = api.post("/api/v1/apps", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()

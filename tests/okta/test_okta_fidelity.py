@@ -11,31 +11,16 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from okta_support import REDIRECT, Sandbox, create_spa, create_web, session_token
+from okta_support import (
+    REDIRECT,
+    Sandbox,
+    create_service as _service_app,
+    create_spa,
+    create_web,
+    session_token,
+)
 
 from oktalab.sandbox.okta.faults import Faults
-
-
-def _service_app(api: httpx.Client, label: str, **oauth: object) -> dict:
-    body = {
-        "name": "oidc_client",
-        "label": label,
-        "signOnMode": "OPENID_CONNECT",
-        "credentials": {"oauthClient": {"token_endpoint_auth_method": "client_secret_basic"}},
-        "settings": {
-            "oauthClient": {
-                "application_type": "service",
-                "grant_types": ["client_credentials"],
-                "response_types": ["token"],
-                **oauth,
-            }
-        },
-    }
-    if "jwks" in oauth:
-        body["credentials"]["oauthClient"]["token_endpoint_auth_method"] = "private_key_jwt"
-    r = api.post("/api/v1/apps", json=body)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def test_custom_server_scopes_and_access_policy(sandbox: Sandbox, api: httpx.Client) -> None:

@@ -26,6 +26,7 @@ from .errors import (
     want_bool,
     want_dict,
     want_int,
+    want_status,
     want_str,
     want_str_list,
 )
@@ -109,7 +110,7 @@ def generate_secret() -> str:
 
 def get_app(org: OrgState, app_id: str) -> dict[str, Any]:
     """The app with this id, else Okta's 404 (``… (AppInstance)``)."""
-    return APPS.find(org, app_id)
+    return rest.resource(KIND).find(org, app_id)
 
 
 def find_by_client_id(org: OrgState, client_id: str) -> dict[str, Any] | None:
@@ -618,42 +619,13 @@ async def replace_app(ctx: rest.Ctx) -> Response:
     return json_response(with_secret(ctx.show(app), secret))
 
 
-def _refuse_active(ctx: rest.Ctx, app: dict[str, Any]) -> None:
+def delete_id_token_settings(ctx: rest.Ctx, app: dict[str, Any]) -> None:
+    ctx.org.delete(ID_TOKEN_SETTINGS, app["id"])
+
+
+def refuse_active(ctx: rest.Ctx, app: dict[str, Any]) -> None:
     if app["status"] == "ACTIVE":
         raise OktaApiError("E0000056")
-
-
-APPS = rest.Resource(
-    kind=KIND,
-    path="/api/v1/apps",
-    id_param="appId",
-    okta_type="AppInstance",
-    prefix="0oa",
-    scope="okta.apps",
-    render=render,
-    schema="Application",
-    listing=rest.Listing(
-        default_limit=200,
-        q=("name", "label"),
-        filter=frozenset(
-            {
-                "id",
-                "status",
-                "name",
-                "credentials.signing.kid",
-                "settings.slo.enabled",
-                "user.id",
-                "group.id",
-            }
-        ),
-        view=filter_view,
-    ),
-    lifecycle=rest.Lifecycle(answer="empty"),
-    delete_check=_refuse_active,
-    links=((APP_GROUP, "a"), (APP_USER, "a"), (APP_POLICY, "a"), (APP_GRANT, "a")),
-    on_delete=lambda ctx, app: ctx.org.delete(ID_TOKEN_SETTINGS, app["id"]),
-    custom={"create": create_app, "replace": replace_app},
-)
 
 
 # ---- client secrets --------------------------------------------------------------------------
@@ -679,14 +651,12 @@ async def create_secret(ctx: rest.Ctx) -> Response:
         )
     plain = body.get("client_secret")
     plain = _validate_secret(plain) if plain is not None else generate_secret()
-    status = body.get("status", "ACTIVE")
-    if status not in ("ACTIVE", "INACTIVE"):
-        raise validation("status", "status: must be ACTIVE or INACTIVE")
+    status = want_status(body.get("status"), "ACTIVE")
     doc = add_secret(org, app["id"], plain, status)
     return json_response({**ctx.show(doc), "client_secret": plain}, status=201)
 
 
-def _keep_one_active(ctx: rest.Ctx, doc: dict[str, Any], action: str) -> None:
+def keep_one_active(ctx: rest.Ctx, doc: dict[str, Any], action: str) -> None:
     if action != "deactivate" or doc["status"] != "ACTIVE":
         return
     others = [
@@ -702,30 +672,13 @@ def _keep_one_active(ctx: rest.Ctx, doc: dict[str, Any], action: str) -> None:
         )
 
 
-def _refuse_active_secret(ctx: rest.Ctx, doc: dict[str, Any]) -> None:
+def refuse_active_secret(ctx: rest.Ctx, doc: dict[str, Any]) -> None:
     if doc["status"] == "ACTIVE":
         raise OktaApiError(
             "E0000001",
             "You can't delete an active client secret. Deactivate the secret before deleting it.",
             ["You can't delete an active client secret. Deactivate the secret before deleting it."],
         )
-
-
-SECRETS = rest.Resource(
-    kind=SECRET,
-    path="/api/v1/apps/{appId}/credentials/secrets",
-    id_param="secretId",
-    okta_type="OAuth2ClientSecret",
-    prefix="ocs",
-    scope="okta.apps",
-    render=render_secret,
-    schema="OAuth2ClientSecret",
-    parent=APPS,
-    ops=("list", "create", "get", "delete"),
-    lifecycle=rest.Lifecycle(answer="object", check=_keep_one_active),
-    delete_check=_refuse_active_secret,
-    custom={"create": create_secret},
-)
 
 
 # ---- the internal ID-token groups claim -----------------------------------------------
@@ -849,7 +802,6 @@ async def delete_grant(request: Request) -> Response:
 
 
 routes = [
-    *rest.routes(APPS, SECRETS),
     Route("/api/v1/apps/{appId}/grants", list_grants, methods=["GET"]),
     Route("/api/v1/apps/{appId}/grants", create_grant, methods=["POST"]),
     Route("/api/v1/apps/{appId}/grants/{grantId}", delete_grant, methods=["DELETE"]),

@@ -17,11 +17,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import apps, groups, policies, rest, users
-from .apps import APP_GROUP, APP_POLICY, APP_USER, APPS, is_assigned
+from .apps import APP_GROUP, APP_POLICY, APP_USER, is_assigned
 from .errors import OktaApiError, not_found, validation, want_dict, want_int
-from .groups import GROUPS, MEMBER
+from .groups import MEMBER
+from .resources import APPS, GROUPS, POLICIES, USERS
 from .state import OrgState, now_iso
-from .users import USERS
 from .web import json_response, no_content, read_json
 
 
@@ -282,7 +282,7 @@ async def assign_policy(request: Request) -> Response:
     ctx = _on(APPS, request, "manage")
     org, app = ctx.org, ctx.doc
     assert app is not None
-    policy = policies.POLICIES.find(org, request.path_params["policyId"])
+    policy = POLICIES.find(org, request.path_params["policyId"])
     for _, other, _ in org.links(APP_POLICY, a=app["id"]):
         existing = org.get(policies.KIND, other)
         if existing is None or existing.get("type") == policy["type"]:
@@ -292,7 +292,7 @@ async def assign_policy(request: Request) -> Response:
 
 
 async def list_policy_apps(request: Request) -> Response:
-    ctx = _on(policies.POLICIES, request, "read")
+    ctx = _on(POLICIES, request, "read")
     assert ctx.doc is not None
     found = [ctx.org.get(apps.KIND, a) for a, _, _ in ctx.org.links(APP_POLICY, b=ctx.doc["id"])]
     return rest.paginate(request, [APPS.show(ctx.org, a) for a in found if a])

@@ -336,29 +336,31 @@ async def create_session_ep(request: Request) -> Response:
     return json_response(render_session(org, sid, record, user))
 
 
-async def get_session_ep(request: Request) -> Response:
-    require_admin(request, "okta.sessions.read")
+def _session_ep(
+    request: Request, access: str
+) -> tuple[OrgState, str, dict[str, Any], dict[str, Any]]:
+    """``/api/v1/sessions/{sessionId}``: authorized, the org, the id, the live session."""
+    require_admin(request, f"okta.sessions.{access}")
     org = org_of(request)
     sid = request.path_params["sessionId"]
     record, user = _session(org, sid)
+    return org, sid, record, user
+
+
+async def get_session_ep(request: Request) -> Response:
+    org, sid, record, user = _session_ep(request, "read")
     return json_response(render_session(org, sid, record, user))
 
 
 async def refresh_session_ep(request: Request) -> Response:
-    require_admin(request, "okta.sessions.manage")
-    org = org_of(request)
-    sid = request.path_params["sessionId"]
-    record, user = _session(org, sid)
+    org, sid, record, user = _session_ep(request, "manage")
     record["expires"] = time.time() + SESSION_TTL
     org.put("session", digest(sid), record)
     return json_response(render_session(org, sid, record, user))
 
 
 async def delete_session_ep(request: Request) -> Response:
-    require_admin(request, "okta.sessions.manage")
-    org = org_of(request)
-    sid = request.path_params["sessionId"]
-    _session(org, sid)
+    org, sid, _, _ = _session_ep(request, "manage")
     org.delete("session", digest(sid))
     return Response(status_code=204)
 

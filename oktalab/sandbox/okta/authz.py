@@ -1,7 +1,7 @@
 """Authorization Servers API: servers, claims, scopes, access policies and rules.
 
-The five collections are declared once each (:data:`SERVERS`, :data:`CLAIMS`, :data:`SCOPES`,
-:data:`POLICIES`, :data:`RULES`) and served by :mod:`.rest`. This module keeps what is its own:
+The five collections are declared in :mod:`.resources` and served by :mod:`.rest`; this module
+keeps what is their own:
 validation, what a new server holds, the signing-key endpoints, and the decisions the OIDC
 endpoints ask of a custom authorization server (which scopes exist, which access-policy rule
 grants a request and with what token lifetimes). Which claims go into a token is minting, in
@@ -20,10 +20,12 @@ from starlette.routing import Route
 from . import groups, rest
 from .errors import (
     OktaApiError,
+    required_str,
     validation,
     want_bool,
     want_dict,
     want_int,
+    want_status,
     want_str,
     want_str_list,
 )
@@ -49,39 +51,11 @@ SYSTEM_SCOPES: list[tuple[str, str]] = [
 ]
 ORG_SCOPES = [name for name, _ in SYSTEM_SCOPES] + ["groups"]
 SUB_EXPRESSION = "(appuser != null) ? appuser.userName : app.clientId"
+# Claims Okta sets itself in access (RESOURCE) and ID (IDENTITY) tokens: not custom claim names.
+_JWT_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "ver", "auth_time"}
 RESERVED_CLAIMS = {
-    "RESOURCE": {
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "nbf",
-        "cid",
-        "uid",
-        "scp",
-        "jti",
-        "ver",
-        "auth_time",
-        "cnf",
-    },
-    "IDENTITY": {
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "nbf",
-        "jti",
-        "ver",
-        "amr",
-        "idp",
-        "nonce",
-        "auth_time",
-        "at_hash",
-        "c_hash",
-        "sid",
-    },
+    "RESOURCE": _JWT_CLAIMS | {"cid", "uid", "scp", "cnf"},
+    "IDENTITY": _JWT_CLAIMS | {"amr", "idp", "nonce", "at_hash", "c_hash", "sid"},
 }
 RULE_GRANTS = {
     "authorization_code",
@@ -103,7 +77,7 @@ def default_server_id(org: OrgState) -> str | None:
     return org.meta("default_as")
 
 
-def _lookup_server(org: OrgState, as_id: str) -> dict[str, Any] | None:
+def lookup_server(org: OrgState, as_id: str) -> dict[str, Any] | None:
     """A server by id, or the org's ``default`` server by that alias."""
     real = default_server_id(org) if as_id == "default" else as_id
     return org.get(SERVER, real or "")
@@ -111,7 +85,7 @@ def _lookup_server(org: OrgState, as_id: str) -> dict[str, Any] | None:
 
 def resolve_server(org: OrgState, as_id: str) -> dict[str, Any]:
     """A server by id or the ``default`` alias, else Okta's 404 (``… (AuthorizationServer)``)."""
-    return SERVERS.find(org, as_id)
+    return rest.resource(SERVER).find(org, as_id)
 
 
 def issuer(org: OrgState, server: dict[str, Any] | None) -> str:
@@ -172,129 +146,144 @@ def render_server(org: OrgState, server: dict[str, Any], base: str) -> dict[str,
     return out
 
 
-def _populate(ctx: rest.Ctx | None, server: dict[str, Any], org: OrgState | None = None) -> None:
-    """What a new authorization server holds: a signing key, the system scopes and the
-    ``sub`` claim (no access policy: a custom server has none until one is created)."""
-    org = ctx.org if ctx is not None else org
-    assert org is not None
+# The claims a new custom authorization server holds, as Okta lists them (recorded traffic:
+# okta/terraform-provider-okta, test/fixtures/vcr/TestAccDataSourceOktaAuthServerClaim/oie-00.yaml,
+# GET /api/v1/authorizationServers/{id}/claims right after the server was created): ``sub`` as
+# an expression, and the OIDC identity claims (valueType SYSTEM, read-only) with their scope and
+# whether they are always included.
+SYSTEM_IDENTITY_CLAIMS: list[tuple[str, str, bool]] = [
+    ("address", "address", False),
+    ("birthdate", "profile", False),
+    ("email", "email", True),
+    ("email_verified", "email", False),
+    ("family_name", "profile", False),
+    ("gender", "profile", False),
+    ("given_name", "profile", False),
+    ("locale", "profile", False),
+    ("middle_name", "profile", False),
+    ("name", "profile", True),
+    ("nickname", "profile", False),
+    ("phone_number", "phone", False),
+    ("picture", "profile", False),
+    ("preferred_username", "profile", True),
+    ("profile", "profile", False),
+    ("updated_at", "profile", False),
+    ("website", "profile", False),
+    ("zoneinfo", "profile", False),
+]
+
+
+def populate(org: OrgState, server: dict[str, Any]) -> None:
+    """What a new authorization server holds: a signing key, the system scopes and claims.
+
+    No access policy: a new custom server has none until one is created, and sign-in
+    against it fails with "Policy evaluation failed" (see :func:`evaluate_policy`).
+    """
     sid = server["id"]
     org.signing_key(sid)
     for scope_name, desc in SYSTEM_SCOPES:
-        scope_id = new_id("scp")
-        org.put(
-            SCOPE,
-            scope_id,
-            {
-                "id": scope_id,
-                "name": scope_name,
-                "displayName": scope_name,
-                "description": desc,
-                "system": True,
-                "default": False,
-                "consent": "IMPLICIT",
-                "optional": False,
-                "metadataPublish": "ALL_CLIENTS",
-            },
-            parent=sid,
-        )
-    claim_id = new_id("ocl")
-    org.put(
-        CLAIM,
-        claim_id,
-        {
-            "id": claim_id,
-            "name": "sub",
-            "status": "ACTIVE",
-            "claimType": "RESOURCE",
-            "valueType": "EXPRESSION",
-            "value": SUB_EXPRESSION,
-            "conditions": {"scopes": []},
+        scope = {
+            "id": new_id("scp"),
+            "name": scope_name,
+            "displayName": scope_name,
+            "description": desc,
             "system": True,
-            "alwaysIncludeInToken": True,
-        },
-        parent=sid,
-    )
+            "default": False,
+            "consent": "IMPLICIT",
+            "optional": False,
+            "metadataPublish": "ALL_CLIENTS",
+        }
+        org.put(SCOPE, scope["id"], scope, parent=sid)
+    claims = [
+        {"name": "sub", "claimType": "RESOURCE", "valueType": "EXPRESSION"}
+        | {"value": SUB_EXPRESSION, "conditions": {"scopes": []}, "alwaysIncludeInToken": True},
+        *(
+            {"name": name, "claimType": "IDENTITY", "valueType": "SYSTEM"}
+            | {"conditions": {"scopes": [scope]}, "alwaysIncludeInToken": always}
+            for name, scope, always in SYSTEM_IDENTITY_CLAIMS
+        ),
+    ]
+    for claim in claims:
+        claim = {"id": new_id("ocl"), **claim, "status": "ACTIVE", "system": True}
+        org.put(CLAIM, claim["id"], claim, parent=sid)
+
+
+def after_create_server(ctx: rest.Ctx, server: dict[str, Any]) -> None:
+    populate(ctx.org, server)
 
 
 def ensure_default_server(org: OrgState) -> str:
-    sid = default_server_id(org)
-    if sid and org.get(SERVER, sid):
+    """The ``default`` server a new org holds, with its "Default Policy" for ALL_CLIENTS and a
+    rule admitting everyone (Okta: "Work with the Default Authorization Server")."""
+    sid, made = org.builtin(
+        "default_as",
+        SERVER,
+        "aus",
+        {
+            "name": "default",
+            "description": "Default Authorization Server for your Applications",
+            "audiences": ["api://default"],
+            "issuerMode": "ORG_URL",
+            "status": "ACTIVE",
+            "default": True,
+        },
+    )
+    if not made:
         return sid
+    server = org.get(SERVER, sid)
+    assert server is not None
+    populate(org, server)
     now = now_iso()
-    server = {
-        "id": new_id("aus"),
-        "name": "default",
-        "description": "Default Authorization Server for your Applications",
-        "audiences": ["api://default"],
-        "issuerMode": "ORG_URL",
+    policy = {
+        "type": "OAUTH_AUTHORIZATION_POLICY",
+        "id": new_id("00p"),
         "status": "ACTIVE",
+        "name": "Default Policy",
+        "description": "Default policy description",
+        "priority": 1,
+        "system": False,
+        "conditions": {"clients": {"include": ["ALL_CLIENTS"]}},
         "created": now,
         "lastUpdated": now,
-        "default": True,
     }
-    org.put(SERVER, server["id"], server)
-    _populate(None, server, org)
-    org.set_meta("default_as", server["id"])
-    pid = new_id("00p")
-    org.put(
-        POLICY,
-        pid,
-        {
-            "type": "OAUTH_AUTHORIZATION_POLICY",
-            "id": pid,
-            "status": "ACTIVE",
-            "name": "Default Policy",
-            "description": "Default policy description",
-            "priority": 1,
-            "system": False,
-            "conditions": {"clients": {"include": ["ALL_CLIENTS"]}},
-            "created": now,
-            "lastUpdated": now,
-        },
-        parent=server["id"],
-    )
-    rid = new_id("0pr")
-    org.put(
-        RULE,
-        rid,
-        {
-            "type": "RESOURCE_ACCESS",
-            "id": rid,
-            "status": "ACTIVE",
-            "name": "Default Policy Rule",
-            "priority": 1,
-            "system": False,
-            "created": now,
-            "lastUpdated": now,
-            "conditions": {
-                "people": {
-                    "users": {"include": [], "exclude": []},
-                    "groups": {"include": ["EVERYONE"], "exclude": []},
-                },
-                "grantTypes": {
-                    "include": [
-                        "implicit",
-                        "client_credentials",
-                        "authorization_code",
-                        "password",
-                        "interaction_code",
-                        "urn:ietf:params:oauth:grant-type:device_code",
-                        "urn:ietf:params:oauth:grant-type:token-exchange",
-                    ]
-                },
-                "scopes": {"include": ["*"]},
+    org.put(POLICY, policy["id"], policy, parent=sid)
+    rule = {
+        "type": "RESOURCE_ACCESS",
+        "id": new_id("0pr"),
+        "status": "ACTIVE",
+        "name": "Default Policy Rule",
+        "priority": 1,
+        "system": False,
+        "created": now,
+        "lastUpdated": now,
+        "conditions": {
+            "people": {
+                "users": {"include": [], "exclude": []},
+                "groups": {"include": ["EVERYONE"], "exclude": []},
             },
-            "actions": {
-                "token": {
-                    "accessTokenLifetimeMinutes": 60,
-                    "refreshTokenLifetimeMinutes": 0,
-                    "refreshTokenWindowMinutes": 10080,
-                }
+            "grantTypes": {
+                "include": [
+                    "implicit",
+                    "client_credentials",
+                    "authorization_code",
+                    "password",
+                    "interaction_code",
+                    "urn:ietf:params:oauth:grant-type:device_code",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ]
             },
+            "scopes": {"include": ["*"]},
         },
-        parent=pid,
-    )
-    return server["id"]
+        "actions": {
+            "token": {
+                "accessTokenLifetimeMinutes": 60,
+                "refreshTokenLifetimeMinutes": 0,
+                "refreshTokenWindowMinutes": 10080,
+            }
+        },
+    }
+    org.put(RULE, rule["id"], rule, parent=policy["id"])
+    return sid
 
 
 def scope_names(org: OrgState, server: dict[str, Any] | None) -> set[str]:
@@ -353,22 +342,16 @@ def evaluate_policy(
 # ---- validation -----------------------------------------------------------------------------------
 
 
-def build_server(
-    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any]:
+def build_server(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest.Doc:
     """Name (unique among servers at creation), description and exactly one audience."""
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
+    name = required_str(body.get("name"), "name")
     audiences = body.get("audiences")
     if not isinstance(audiences, list) or len(audiences) != 1:
         raise validation("audiences", "audiences: Exactly one audience is supported")
     if not all(isinstance(a, str) and a for a in audiences):
         raise validation("audiences", "audiences: must be an array of strings")
     if existing is None and any(s["name"] == name for s in ctx.org.list(SERVER)):
-        raise validation(
-            "name", "name: An object with this field already exists in the current organization"
-        )
+        raise rest.duplicate("name")
     fields: dict[str, Any] = {
         "name": name,
         "description": want_str(body.get("description", ""), "description"),
@@ -395,36 +378,28 @@ def render_claim(org: OrgState, claim: dict[str, Any], path: str) -> dict[str, A
     return out
 
 
-def build_claim(
-    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any]:
+def build_claim(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest.Doc:
     """A custom claim: reserved names refused, names unique per claim type, expressions parsed."""
-    org, server = ctx.org, ctx.parent
-    assert server is not None
-    exclude = existing["id"] if existing else None
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
+    name = required_str(body.get("name"), "name")
     claim_type = body.get("claimType")
     if claim_type not in ("RESOURCE", "IDENTITY"):
         raise validation("claimType", "claimType: The field must be RESOURCE or IDENTITY")
     value_type = body.get("valueType", "EXPRESSION")
     if value_type not in ("EXPRESSION", "GROUPS"):
         raise validation("valueType", "valueType: The field must be EXPRESSION or GROUPS")
-    value = body.get("value")
-    if not isinstance(value, str) or not value.strip():
-        raise validation("value", "value: The field cannot be left blank")
+    value = required_str(body.get("value"), "value")
     if name in RESERVED_CLAIMS[claim_type]:
         raise validation(
             "name",
             f"name: '{name}' is a reserved claim name and cannot be used for a custom claim.",
         )
-    for other in org.list(CLAIM, parent=server["id"]):
-        if other["id"] != exclude and other["name"] == name and other["claimType"] == claim_type:
-            raise validation(
-                "name",
-                "name: A claim with the same name and claim type already exists.",
-            )
+    if any(
+        o["name"] == name and o["claimType"] == claim_type for o in rest.siblings(ctx, existing)
+    ):
+        raise validation(
+            "name",
+            "name: A claim with the same name and claim type already exists.",
+        )
     gft = body.get("group_filter_type")
     if value_type == "GROUPS":
         if gft not in ("STARTS_WITH", "EQUALS", "CONTAINS", "REGEX"):
@@ -444,13 +419,12 @@ def build_claim(
             raise validation("value", f"value: {exc}") from exc
     conditions = want_dict(body.get("conditions"), "conditions", {})
     wanted = want_str_list(conditions.get("scopes"), "conditions.scopes", [])
-    known = scope_names(org, server)
+    assert ctx.parent is not None
+    known = scope_names(ctx.org, ctx.parent)
     for s in wanted:
         if s not in known:
             raise validation("conditions", f"conditions.scopes: The scope '{s}' does not exist.")
-    status = body.get("status", "ACTIVE")
-    if status not in ("ACTIVE", "INACTIVE"):
-        raise validation("status", "status: must be ACTIVE or INACTIVE")
+    status = want_status(body.get("status"), "ACTIVE")
     always = want_bool(body.get("alwaysIncludeInToken"), "alwaysIncludeInToken", True)
     if claim_type == "RESOURCE":
         always = True
@@ -481,21 +455,13 @@ def render_scope(org: OrgState, scope: dict[str, Any], path: str) -> dict[str, A
     }
 
 
-def build_scope(
-    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any]:
+def build_scope(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest.Doc:
     """A custom scope with a unique name on its server."""
-    org, server = ctx.org, ctx.parent
-    assert server is not None
-    exclude = existing["id"] if existing else None
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or " " in name:
+    name = required_str(body.get("name"), "name")
+    if " " in name:
         raise validation("name", "name: The field cannot be left blank")
-    for other in org.list(SCOPE, parent=server["id"]):
-        if other["id"] != exclude and other["name"] == name:
-            raise validation(
-                "name", "name: An object with this field already exists in the current organization"
-            )
+    if any(o["name"] == name for o in rest.siblings(ctx, existing)):
+        raise rest.duplicate("name")
     consent = body.get("consent", "IMPLICIT")
     if consent not in ("REQUIRED", "IMPLICIT", "FLEXIBLE"):
         raise validation("consent", "consent: must be REQUIRED, IMPLICIT or FLEXIBLE")
@@ -524,25 +490,17 @@ def render_rule(org: OrgState, rule: dict[str, Any], path: str) -> dict[str, Any
     return {**rule, "_links": rest.links(org, path, rule["status"])}
 
 
-def build_policy(
-    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any]:
+def build_policy(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest.Doc:
     """An OAUTH_AUTHORIZATION_POLICY: name, description and ``conditions.clients.include``."""
     if body.get("type", "OAUTH_AUTHORIZATION_POLICY") != "OAUTH_AUTHORIZATION_POLICY":
         raise validation("type", "type: must be OAUTH_AUTHORIZATION_POLICY")
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
-    description = body.get("description")
-    if not isinstance(description, str) or not description.strip():
-        raise validation("description", "description: The field cannot be left blank")
+    name = required_str(body.get("name"), "name")
+    description = required_str(body.get("description"), "description")
     conditions = want_dict(body.get("conditions"), "conditions", {})
     include = want_dict(conditions.get("clients"), "clients", {}).get("include")
     if not isinstance(include, list) or not include or not all(isinstance(c, str) for c in include):
         raise validation("conditions", "conditions.clients.include: The field cannot be left blank")
-    status = body.get("status", "ACTIVE")
-    if status not in ("ACTIVE", "INACTIVE"):
-        raise validation("status", "status: must be ACTIVE or INACTIVE")
+    status = want_status(body.get("status"), "ACTIVE")
     return {
         "type": "OAUTH_AUTHORIZATION_POLICY",
         "status": status,
@@ -554,13 +512,9 @@ def build_policy(
     }
 
 
-def build_rule(
-    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any]:
+def build_rule(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest.Doc:
     """A RESOURCE_ACCESS rule: grant types, scopes, people and token lifetimes (Okta's ranges)."""
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
+    name = required_str(body.get("name"), "name")
     cond = want_dict(body.get("conditions"), "conditions", {})
     grants = want_dict(cond.get("grantTypes"), "grantTypes", {}).get("include")
     if not isinstance(grants, list) or not grants:
@@ -594,9 +548,7 @@ def build_rule(
     rt_window = want_int(
         token.get("refreshTokenWindowMinutes"), "refreshTokenWindowMinutes", 10080, 10, 5 * 525600
     )
-    status = body.get("status", "ACTIVE")
-    if status not in ("ACTIVE", "INACTIVE"):
-        raise validation("status", "status: must be ACTIVE or INACTIVE")
+    status = want_status(body.get("status"), "ACTIVE")
     return {
         "type": "RESOURCE_ACCESS",
         "status": status,
@@ -621,10 +573,10 @@ def build_rule(
     }
 
 
-# ---- declarations ---------------------------------------------------------------------------------
+# ---- hooks of the declarations in .resources ----------------------------------------------------
 
 
-def _deletable(ctx: rest.Ctx, server: dict[str, Any]) -> None:
+def deletable(ctx: rest.Ctx, server: dict[str, Any]) -> None:
     """The ``default`` server cannot be deleted; another one must be INACTIVE first."""
     if server.get("default"):
         raise OktaApiError("E0000006")
@@ -632,94 +584,11 @@ def _deletable(ctx: rest.Ctx, server: dict[str, Any]) -> None:
         raise validation("status", "status: Deactivate the authorization server before deleting it")
 
 
-_AS = "/api/v1/authorizationServers"
-SERVERS = rest.Resource(
-    kind=SERVER,
-    path=_AS,
-    id_param="authServerId",
-    okta_type="AuthorizationServer",
-    prefix="aus",
-    scope="okta.authorizationServers",
-    render=render_server,
-    schema="AuthorizationServer",
-    build=build_server,
-    listing=rest.Listing(default_limit=200, q=("name",)),
-    create_status=201,
-    lifecycle=rest.Lifecycle(answer="none"),
-    delete_check=_deletable,
-    after_create=_populate,
-    lookup=_lookup_server,
-)
-CLAIMS = rest.Resource(
-    kind=CLAIM,
-    path=_AS + "/{authServerId}/claims",
-    id_param="claimId",
-    okta_type="OAuth2Claim",
-    prefix="ocl",
-    scope="okta.authorizationServers",
-    render=render_claim,
-    schema="OAuth2Claim",
-    build=build_claim,
-    parent=SERVERS,
-    create_status=201,
-    timestamps=False,
-    merge=False,
-    system="E0000111",
-)
-SCOPES = rest.Resource(
-    kind=SCOPE,
-    path=_AS + "/{authServerId}/scopes",
-    id_param="scopeId",
-    okta_type="OAuth2Scope",
-    prefix="scp",
-    scope="okta.authorizationServers",
-    render=render_scope,
-    schema="OAuth2Scope",
-    build=build_scope,
-    parent=SERVERS,
-    listing=rest.Listing(q=("name",)),
-    create_status=201,
-    timestamps=False,
-    merge=False,
-    system="E0000111",
-)
-POLICIES = rest.Resource(
-    kind=POLICY,
-    path=_AS + "/{authServerId}/policies",
-    id_param="policyId",
-    okta_type="AuthorizationServerPolicy",
-    prefix="00p",
-    scope="okta.authorizationServers",
-    render=render_policy,
-    schema="AuthorizationServerPolicy",
-    build=build_policy,
-    parent=SERVERS,
-    create_status=201,
-    merge=False,
-    lifecycle=rest.Lifecycle(answer="none"),
-)
-RULES = rest.Resource(
-    kind=RULE,
-    path=_AS + "/{authServerId}/policies/{policyId}/rules",
-    id_param="ruleId",
-    okta_type="AuthorizationServerPolicyRule",
-    prefix="0pr",
-    scope="okta.authorizationServers",
-    render=render_rule,
-    schema="AuthorizationServerPolicyRule",
-    build=build_rule,
-    parent=POLICIES,
-    create_status=201,
-    merge=False,
-    lifecycle=rest.Lifecycle(answer="none"),
-)
-
-
 # ---- signing keys ----------------------------------------------------------------------------------
 
 
 async def server_keys(request: Request) -> Response:
-    ctx = rest.context(SERVERS, request, "read", item=True)
+    ctx = rest.context(rest.resource(SERVER), request, "read", item=True)
     assert ctx.doc is not None
     keys = ctx.org.signing_keys(ctx.doc["id"])
     return json_response(
@@ -728,7 +597,7 @@ async def server_keys(request: Request) -> Response:
 
 
 async def rotate_keys(request: Request) -> Response:
-    ctx = rest.context(SERVERS, request, "manage", item=True)
+    ctx = rest.context(rest.resource(SERVER), request, "manage", item=True)
     server = ctx.doc
     assert server is not None
     body = await read_json(request)
@@ -740,8 +609,8 @@ async def rotate_keys(request: Request) -> Response:
     return await server_keys(request)
 
 
+_AS = "/api/v1/authorizationServers/{authServerId}"
 routes = [
-    *rest.routes(SERVERS, CLAIMS, SCOPES, POLICIES, RULES),
-    Route(_AS + "/{authServerId}/credentials/keys", server_keys, methods=["GET"]),
-    Route(_AS + "/{authServerId}/credentials/lifecycle/keyRotate", rotate_keys, methods=["POST"]),
+    Route(_AS + "/credentials/keys", server_keys, methods=["GET"]),
+    Route(_AS + "/credentials/lifecycle/keyRotate", rotate_keys, methods=["POST"]),
 ]

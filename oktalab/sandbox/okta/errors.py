@@ -121,6 +121,22 @@ def want_str(value: Any, field: str, *, optional: bool = False) -> Any:
     return value
 
 
+def required_str(value: Any, field: str) -> str:
+    """A non-blank string, else E0000001 ``<field>: The field cannot be left blank``."""
+    if not isinstance(value, str) or not value.strip():
+        raise validation(field, f"{field}: The field cannot be left blank")
+    return value
+
+
+def want_status(value: Any, default: str = "ACTIVE") -> str:
+    """``ACTIVE`` or ``INACTIVE`` (absent: ``default``), else E0000001 naming ``status``."""
+    if value is None:
+        return default
+    if value not in ("ACTIVE", "INACTIVE"):
+        raise validation("status", "status: must be ACTIVE or INACTIVE")
+    return str(value)
+
+
 def want_bool(value: Any, field: str, default: bool | None = None) -> bool:
     if value is None and default is not None:
         return default

@@ -11,33 +11,26 @@ from __future__ import annotations
 from typing import Any
 
 from . import rest
-from .errors import OktaApiError, validation, want_str
-from .state import OrgState, new_id, now_iso
+from .errors import OktaApiError, required_str, validation, want_str
+from .state import OrgState, now_iso
 
 KIND = "group"
 MEMBER = "member"  # link: a = group id, b = user id
 
 
 def ensure_everyone(org: OrgState) -> str:
-    gid = org.meta("everyone_id")
-    if gid and org.get(KIND, gid):
-        return gid
-    now = now_iso()
-    gid = new_id("00g")
-    org.put(
+    """The BUILT_IN ``Everyone`` group every org has."""
+    gid, _ = org.builtin(
+        "everyone_id",
         KIND,
-        gid,
+        "00g",
         {
-            "id": gid,
-            "created": now,
-            "lastUpdated": now,
-            "lastMembershipUpdated": now,
+            "lastMembershipUpdated": now_iso(),
             "objectClass": ["okta:user_group"],
             "type": "BUILT_IN",
             "profile": {"name": "Everyone", "description": "All users in your organization"},
         },
     )
-    org.set_meta("everyone_id", gid)
     return gid
 
 
@@ -68,7 +61,7 @@ def render(org: OrgState, group: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def get_group(org: OrgState, gid: str) -> dict[str, Any]:
-    return GROUPS.find(org, gid)
+    return rest.resource(KIND).find(org, gid)
 
 
 def user_group_ids(org: OrgState, uid: str) -> list[str]:
@@ -109,15 +102,11 @@ def build(ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None) 
     profile = body.get("profile")
     if not isinstance(profile, dict):
         raise validation("profile", "profile: The field cannot be left blank")
-    name = profile.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
-    exclude = existing["id"] if existing else None
-    for g in ctx.org.list(KIND):
-        if g["id"] != exclude and g["profile"].get("name", "").lower() == name.lower():
-            raise validation(
-                "name", "name: An object with this field already exists in the current organization"
-            )
+    name = required_str(profile.get("name"), "name")
+    if any(
+        g["profile"].get("name", "").lower() == name.lower() for g in rest.siblings(ctx, existing)
+    ):
+        raise rest.duplicate("name")
     out = {"name": name}
     description = profile.get("description")
     if description is not None:
@@ -129,30 +118,6 @@ def build(ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None) 
     return fields
 
 
-def _refuse_built_in(ctx: rest.Ctx, group: dict[str, Any]) -> None:
+def refuse_built_in(ctx: rest.Ctx, group: dict[str, Any]) -> None:
     if group["type"] == "BUILT_IN":
         raise OktaApiError("E0000006")
-
-
-GROUPS = rest.Resource(
-    kind=KIND,
-    path="/api/v1/groups",
-    id_param="groupId",
-    okta_type="UserGroup",
-    prefix="00g",
-    scope="okta.groups",
-    render=render,
-    schema="Group",
-    build=build,
-    listing=rest.Listing(
-        default_limit=10000,
-        max_limit=10000,
-        q=("profile.name",),
-        filter=frozenset({"id", "type", "lastUpdated", "lastMembershipUpdated"}),
-        search=True,
-    ),
-    delete_check=_refuse_built_in,
-    links=((MEMBER, "a"), ("app_group", "b")),
-)
-
-routes = rest.routes(GROUPS)

@@ -17,14 +17,15 @@ class OktaOrg(OrgState):
         """Create the org's built-ins once; (re)set the API token and the test user every time.
 
         Built-ins: the ``Everyone`` group, the ``default`` authorization server with its
-        default access policy, the org authorization server's signing key and the default
-        profile enrollment policy.
+        default access policy, the org authorization server's signing key, the default
+        profile enrollment policy and the preset app sign-in (ACCESS_POLICY) policies.
         """
         _ = self.org_id
         groups.ensure_everyone(self)
         authz.ensure_default_server(self)
         self.signing_key("org")
         policies.ensure_default_profile_enrollment(self)
+        policies.ensure_preset_access_policies(self)
         self.set_meta("api_token_sha256", sha256_b64(api_token))
         users.ensure_user(
             self,

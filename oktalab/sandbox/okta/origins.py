@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import rest
-from .errors import validation
+from .errors import required_str, validation
 from .state import OrgState
 
 KIND = "trusted_origin"
@@ -48,9 +48,7 @@ def render(org: OrgState, doc: dict[str, Any], path: str) -> dict[str, Any]:
 def build(ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
     """Validated name, origin and scopes; a new origin is ACTIVE and records its creator."""
     org = ctx.org
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
+    name = required_str(body.get("name"), "name")
     origin = body.get("origin")
     parts = urlsplit(origin) if isinstance(origin, str) else None
     if parts is None or not parts.scheme or not parts.netloc or parts.path not in ("", "/"):
@@ -65,31 +63,9 @@ def build(ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None) 
         )
     ):
         raise validation("scopes", "scopes: At least one of CORS, REDIRECT or IFRAME_EMBED")
-    exclude = existing["id"] if existing else None
-    for doc in org.list(KIND):
-        if doc["id"] != exclude and (doc["name"] == name or doc["origin"] == origin):
-            raise validation(
-                "origin",
-                "origin: An object with this field already exists in the current organization",
-            )
+    if any(d["name"] == name or d["origin"] == origin for d in rest.siblings(ctx, existing)):
+        raise rest.duplicate("origin")
     fields: dict[str, Any] = {"name": name, "origin": origin, "scopes": scopes}
     if existing is None:
         fields.update({"status": "ACTIVE", "createdBy": org.org_id, "lastUpdatedBy": org.org_id})
     return fields
-
-
-TRUSTED_ORIGINS = rest.Resource(
-    kind=KIND,
-    path="/api/v1/trustedOrigins",
-    id_param="trustedOriginId",
-    okta_type="TrustedOrigin",
-    prefix="tos",
-    scope="okta.trustedOrigins",
-    render=render,
-    schema="TrustedOrigin",
-    build=build,
-    listing=rest.Listing(default_limit=20, q=("name", "origin")),
-    lifecycle=rest.Lifecycle(answer="object"),
-)
-
-routes = rest.routes(TRUSTED_ORIGINS)

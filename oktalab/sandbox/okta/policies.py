@@ -14,10 +14,12 @@ from starlette.responses import Response
 from . import rest
 from .errors import (
     OktaApiError,
+    required_str,
     validation,
     want_bool,
     want_dict,
     want_int,
+    want_status,
     want_str,
     want_str_list,
 )
@@ -61,7 +63,10 @@ def _default_action(unknown_user_action: str) -> dict[str, Any]:
     }
 
 
-def _new_rule(org: OrgState, policy_id: str, unknown_user_action: str) -> dict[str, Any]:
+def catch_all_rule(
+    org: OrgState, policy_id: str, rule_type: str, actions: dict[str, Any]
+) -> dict[str, Any]:
+    """The system "Catch-all Rule" a built-in or PROFILE_ENROLLMENT policy is born with."""
     now = now_iso()
     rule = {
         "id": new_id("rul"),
@@ -69,40 +74,80 @@ def _new_rule(org: OrgState, policy_id: str, unknown_user_action: str) -> dict[s
         "priority": 99,
         "system": True,
         "status": "ACTIVE",
-        "type": "PROFILE_ENROLLMENT",
+        "type": rule_type,
         "conditions": None,
-        "actions": {"profileEnrollment": _default_action(unknown_user_action)},
+        "actions": actions,
         "created": now,
         "lastUpdated": now,
     }
     return org.put(RULE, rule["id"], rule, parent=policy_id)
 
 
+def _new_rule(org: OrgState, policy_id: str, unknown_user_action: str) -> dict[str, Any]:
+    actions = {"profileEnrollment": _default_action(unknown_user_action)}
+    return catch_all_rule(org, policy_id, "PROFILE_ENROLLMENT", actions)
+
+
 def ensure_default_profile_enrollment(org: OrgState) -> str:
-    pid = org.meta("pe_default_policy")
-    if pid and org.get(KIND, pid):
-        return pid
-    now = now_iso()
-    pid = new_id("rst")
-    org.put(
+    """The system PROFILE_ENROLLMENT "Default Policy" (sign-up denied) every org has."""
+    pid, made = org.builtin(
+        "pe_default_policy",
         KIND,
-        pid,
+        "rst",
         {
-            "id": pid,
             "status": "ACTIVE",
             "name": "Default Policy",
             "description": "Default Policy",
             "priority": 1,
             "system": True,
             "conditions": None,
-            "created": now,
-            "lastUpdated": now,
             "type": "PROFILE_ENROLLMENT",
         },
     )
-    _new_rule(org, pid, "DENY")
-    org.set_meta("pe_default_policy", pid)
+    if made:
+        _new_rule(org, pid, "DENY")
     return pid
+
+
+# The app sign-in (ACCESS_POLICY) policies a new Identity Engine org holds, each with its
+# system catch-all rule: help.okta.com, "Preset authentication policies"
+# (identity-engine/policies/about-preset-auth-policies.htm). "Any two factors" is the default
+# policy new apps start with (``system: true``); "Classic Migrated" exists only in orgs
+# upgraded from Classic Engine, so a new org does not have it.
+# (name, factorMode, reauthenticateIn, constraint types) of the catch-all rule.
+PRESET_ACCESS_POLICIES: list[tuple[str, str, str, list[str]]] = [
+    ("Any two factors", "2FA", "PT12H", []),
+    ("Password only", "1FA", "PT0S", ["password"]),
+    ("One factor access", "1FA", "PT0S", []),
+]
+
+
+def ensure_preset_access_policies(org: OrgState) -> str:
+    """The preset ACCESS_POLICY policies of a new org; returns the default one's id."""
+    default = ""
+    for priority, (name, factor_mode, reauth, methods) in enumerate(PRESET_ACCESS_POLICIES, 1):
+        pid, made = org.builtin(
+            f"access_policy:{name}",
+            KIND,
+            "rst",
+            {
+                "status": "ACTIVE",
+                "name": name,
+                "priority": priority,
+                "system": priority == 1,
+                "conditions": None,
+                "type": "ACCESS_POLICY",
+            },
+        )
+        default = default or pid
+        if not made:
+            continue
+        constraints = [{"knowledge": {"types": methods}}] if methods else []
+        method = {"factorMode": factor_mode, "type": "ASSURANCE"}
+        method |= {"reauthenticateIn": reauth, "constraints": constraints}
+        actions = {"appSignOn": {"access": "ALLOW", "verificationMethod": method}}
+        catch_all_rule(org, pid, "ACCESS_POLICY", actions)
+    return default
 
 
 def render(org: OrgState, policy: dict[str, Any], path: str) -> dict[str, Any]:
@@ -132,18 +177,14 @@ def enrollment_action(org: OrgState, policy: dict[str, Any]) -> dict[str, Any] |
     return None
 
 
-def build_policy(
-    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any]:
+def build_policy(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest.Doc:
     """Validated policy fields; a system policy keeps its name, the type never changes."""
     ptype = body.get("type") or (existing or {}).get("type")
     if not isinstance(ptype, str) or ptype not in TYPES:
         raise validation("type", f"type: '{ptype}' is not a valid policy type.")
     if existing is not None and ptype != existing["type"]:
         raise validation("type", "type: The policy type cannot be changed.")
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
+    name = required_str(body.get("name"), "name")
     status = body.get("status", (existing or {}).get("status", "ACTIVE"))
     if status not in ("ACTIVE", "INACTIVE"):
         raise validation("status", "status: must be ACTIVE or INACTIVE")
@@ -239,9 +280,7 @@ def _validate_enrollment_action(
     return merged
 
 
-def build_rule(
-    ctx: rest.Ctx, body: dict[str, Any], existing: dict[str, Any] | None
-) -> dict[str, Any]:
+def build_rule(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest.Doc:
     """Validated rule fields. A PROFILE_ENROLLMENT policy has exactly one (system) rule: it
     cannot be created, and replacing it changes only its name and ``profileEnrollment``."""
     policy = ctx.parent
@@ -252,9 +291,7 @@ def build_rule(
             "rule: A profile enrollment policy has exactly one rule; update the existing rule "
             "instead.",
         )
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise validation("name", "name: The field cannot be left blank")
+    name = required_str(body.get("name"), "name")
     if existing is not None and policy["type"] == "PROFILE_ENROLLMENT":
         previous = (existing.get("actions") or {}).get("profileEnrollment") or {}
         action = _validate_enrollment_action(
@@ -271,9 +308,7 @@ def build_rule(
         "actions": want_dict(body.get("actions"), "actions", (existing or {}).get("actions") or {}),
     }
     if existing is None:
-        status = body.get("status", "ACTIVE")
-        if status not in ("ACTIVE", "INACTIVE"):
-            raise validation("status", "status: must be ACTIVE or INACTIVE")
+        status = want_status(body.get("status"), "ACTIVE")
         rule_type = "SIGN_ON" if policy["type"] == "OKTA_SIGN_ON" else policy["type"]
         fields.update({"system": False, "status": status, "type": rule_type})
     return fields
@@ -282,7 +317,12 @@ def build_rule(
 # ---- declarations and endpoints of their own --------------------------------------------------------
 
 
-def _select(ctx: rest.Ctx, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def id_prefix(fields: dict[str, Any]) -> str:
+    """``rst`` for PROFILE_ENROLLMENT policies, ``00p`` for the others (as Okta's ids)."""
+    return "rst" if fields["type"] == "PROFILE_ENROLLMENT" else "00p"
+
+
+def select(ctx: rest.Ctx, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``type`` is required (as in Okta); ``status`` narrows."""
     ptype = ctx.request.query_params.get("type")
     if ptype not in TYPES:
@@ -291,12 +331,12 @@ def _select(ctx: rest.Ctx, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in docs if p["type"] == ptype and (not status or p["status"] == status)]
 
 
-def _keep_system_active(ctx: rest.Ctx, doc: dict[str, Any], action: str) -> None:
+def keep_system_active(ctx: rest.Ctx, doc: dict[str, Any], action: str) -> None:
     if action == "deactivate" and doc.get("system"):
         raise OktaApiError("E0000006")
 
 
-def _remap_apps(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
+def remap_apps(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
     """Apps of a deleted PROFILE_ENROLLMENT policy fall back to the default one, as in Okta."""
     org = ctx.org
     default_pe = org.meta("pe_default_policy")
@@ -306,7 +346,7 @@ def _remap_apps(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
             org.link("app_policy", app_id, default_pe)
 
 
-def _after_create(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
+def after_create(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
     if policy["type"] == "PROFILE_ENROLLMENT":
         _new_rule(ctx.org, policy["id"], "DENY")
 
@@ -319,45 +359,8 @@ async def get_policy_ep(ctx: rest.Ctx) -> Response:
     if "rules" in (ctx.request.query_params.get("expand") or ""):
         out["_embedded"] = {
             "rules": [
-                RULES.show(ctx.org, r, policy["id"])
+                rest.resource(RULE).show(ctx.org, r, policy["id"])
                 for r in ctx.org.list(RULE, parent=policy["id"])
             ]
         }
     return json_response(out)
-
-
-POLICIES = rest.Resource(
-    kind=KIND,
-    path="/api/v1/policies",
-    id_param="policyId",
-    okta_type="Policy",
-    prefix=lambda fields: "rst" if fields["type"] == "PROFILE_ENROLLMENT" else "00p",
-    scope="okta.policies",
-    render=render,
-    schema="Policy",
-    build=build_policy,
-    listing=rest.Listing(select=_select),
-    lifecycle=rest.Lifecycle(answer="none", check=_keep_system_active),
-    system="E0000006",
-    protect_put=False,
-    on_delete=_remap_apps,
-    after_create=_after_create,
-    custom={"get": get_policy_ep},
-)
-RULES = rest.Resource(
-    kind=RULE,
-    path="/api/v1/policies/{policyId}/rules",
-    id_param="ruleId",
-    okta_type="PolicyRule",
-    prefix="0pr",
-    scope="okta.policies",
-    render=render_rule,
-    schema="PolicyRule",
-    build=build_rule,
-    parent=POLICIES,
-    lifecycle=rest.Lifecycle(answer="none", check=_keep_system_active),
-    system="E0000006",
-    protect_put=False,
-)
-
-routes = rest.routes(POLICIES, RULES)

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .errors import OktaApiError, not_found
+from .errors import OktaApiError, not_found, validation
 from .filters import compile_filter
 from .state import OrgState, new_id, now_iso
 from .web import (
@@ -96,18 +96,20 @@ class Resource:
     kind: str
     """Document kind in the store."""
     path: str
-    """Collection route, e.g. ``/api/v1/authorizationServers/{authServerId}/claims``."""
+    """Collection route (``/api/v1/apps``); under a parent, relative to the parent's item
+    route (``claims`` → ``/api/v1/authorizationServers/{authServerId}/claims``)."""
     id_param: str
     okta_type: str
     """Okta's name for it in 404 summaries (``AppInstance``, ``OAuth2Claim`` …)."""
     prefix: str | Callable[[Doc], str]
-    scope: str
-    """``okta.apps`` → ``okta.apps.read`` for reads, ``okta.apps.manage`` for writes."""
     render: Render
-    schema: str
-    """The component of Okta's management spec its objects follow."""
     build: Build | None = None
     parent: Resource | None = None
+    scope: str = ""
+    """``okta.apps`` → ``okta.apps.read`` for reads, ``okta.apps.manage`` for writes; under a
+    parent, the parent's by default."""
+    schema: str = ""
+    """The component of Okta's management spec its objects follow (default: ``okta_type``)."""
     listing: Listing = field(default_factory=Listing)
     create_status: int = 200
     timestamps: bool = True
@@ -130,6 +132,13 @@ class Resource:
     update_methods: tuple[str, ...] = ("PUT",)
 
     def __post_init__(self) -> None:
+        if self.parent is not None:
+            if not self.path.startswith("/"):
+                object.__setattr__(self, "path", f"{self.parent.item}/{self.path}")
+            if not self.scope:
+                object.__setattr__(self, "scope", self.parent.scope)
+        if not self.schema:
+            object.__setattr__(self, "schema", self.okta_type)
         REGISTRY.append(self)
 
     @property
@@ -184,6 +193,18 @@ class Resource:
 REGISTRY: list[Resource] = []
 
 
+def resource(kind: str) -> Resource:
+    """The declaration of ``kind`` (see :mod:`.resources`), for a module's own endpoints.
+
+    Looked up at run time, so that a resource module need not import the table that imports
+    it; a missing declaration is a programming error (KeyError).
+    """
+    for res in REGISTRY:
+        if res.kind == kind:
+            return res
+    raise KeyError(kind)
+
+
 @dataclass
 class Ctx:
     """One request on one resource: the org, the parents found, the object (item ops)."""
@@ -205,6 +226,20 @@ class Ctx:
     def show(self, doc: Doc, res: Resource | None = None) -> Doc:
         res = res or self.res
         return res.show(self.org, doc, *(p["id"] for p in self.parents))
+
+
+def siblings(ctx: Ctx, existing: Doc | None) -> list[Doc]:
+    """The other objects of the request's collection (for uniqueness checks on create/PUT)."""
+    parent = ctx.parent_id if ctx.res.parent else None
+    mine = existing["id"] if existing else None
+    return [d for d in ctx.org.list(ctx.res.kind, parent=parent) if d["id"] != mine]
+
+
+def duplicate(field: str) -> OktaApiError:
+    """Okta's E0000001 for a value that must be unique in the org."""
+    return validation(
+        field, f"{field}: An object with this field already exists in the current organization"
+    )
 
 
 def context(res: Resource, request: Request, access: str, *, item: bool) -> Ctx:

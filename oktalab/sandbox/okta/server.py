@@ -25,14 +25,12 @@ from . import (
     assignments,
     authn,
     authz,
-    groups,
     idx,
     oidc,
     origins,
     pages,
-    policies,
+    resources,
     schemas,
-    users,
     widget,
 )
 from .errors import OAuthError, OktaApiError
@@ -259,18 +257,15 @@ def create_okta_app(org: OktaOrg) -> ASGIApp:
     idx.check_environment()  # OKTALAB_SANDBOX_PIPELINE: refuse a bad value at start
     widget.check_environment()
     routes = [
+        *resources.routes,
         *apps.routes,
         *assignments.routes,
-        *groups.routes,
-        *users.routes,
         *authz.routes,
-        *policies.routes,
         *authn.routes,
         *idx.routes,
         *widget.routes,
         *oidc.routes,
         *pages.routes,
-        *origins.routes,
         *schemas.routes,
         *admin_routes,
     ]

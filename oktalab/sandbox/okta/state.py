@@ -177,32 +177,25 @@ class OrgState:
             (kind, a, b, json.dumps(data or {})),
         )
 
-    def unlink(self, kind: str, a: str | None = None, b: str | None = None) -> int:
+    @staticmethod
+    def _link_where(kind: str, a: str | None, b: str | None) -> tuple[str, tuple[str, ...]]:
         clauses, params = ["kind=?"], [kind]
-        if a is not None:
-            clauses.append("a=?")
-            params.append(a)
-        if b is not None:
-            clauses.append("b=?")
-            params.append(b)
-        cur = self.db.execute(
-            f"DELETE FROM okta_links WHERE {' AND '.join(clauses)}", tuple(params)
-        )
-        return cur.rowcount
+        for column, value in (("a", a), ("b", b)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                params.append(value)
+        return " AND ".join(clauses), tuple(params)
+
+    def unlink(self, kind: str, a: str | None = None, b: str | None = None) -> int:
+        where, params = self._link_where(kind, a, b)
+        return self.db.execute(f"DELETE FROM okta_links WHERE {where}", params).rowcount
 
     def links(
         self, kind: str, a: str | None = None, b: str | None = None
     ) -> list[tuple[str, str, dict[str, Any]]]:
-        clauses, params = ["kind=?"], [kind]
-        if a is not None:
-            clauses.append("a=?")
-            params.append(a)
-        if b is not None:
-            clauses.append("b=?")
-            params.append(b)
+        where, params = self._link_where(kind, a, b)
         rows = self.db.query(
-            f"SELECT a, b, data FROM okta_links WHERE {' AND '.join(clauses)} ORDER BY rowid",
-            tuple(params),
+            f"SELECT a, b, data FROM okta_links WHERE {where} ORDER BY rowid", params
         )
         return [(r["a"], r["b"], json.loads(r["data"])) for r in rows]
 
@@ -217,6 +210,23 @@ class OrgState:
             "ON CONFLICT (key) DO UPDATE SET value=excluded.value",
             (key, value),
         )
+
+    def builtin(
+        self, key: str, kind: str, prefix: str, fields: dict[str, Any], parent: str = ""
+    ) -> tuple[str, bool]:
+        """A built-in object a new org holds, created once: ``(id, created now?)``.
+
+        Its id is kept in meta ``key``; ``fields`` (without id and timestamps) make it when the
+        meta key or the object is missing.
+        """
+        existing = self.meta(key)
+        if existing and self.get(kind, existing) is not None:
+            return existing, False
+        now = now_iso()
+        doc = {"id": new_id(prefix), **fields, "created": now, "lastUpdated": now}
+        self.put(kind, doc["id"], doc, parent=parent)
+        self.set_meta(key, doc["id"])
+        return doc["id"], True
 
     @property
     def org_id(self) -> str:

@@ -65,13 +65,18 @@ def find_by_login(org: OrgState, login: str) -> dict[str, Any] | None:
     return None
 
 
-def _lookup(org: OrgState, id_or_login: str) -> dict[str, Any] | None:
+def deprovisioned(user: dict[str, Any]) -> bool:
+    """Okta leaves DEPROVISIONED users out of lists unless a filter or search asks."""
+    return bool(user["status"] == "DEPROVISIONED")
+
+
+def lookup(org: OrgState, id_or_login: str) -> dict[str, Any] | None:
     return org.get(KIND, id_or_login) or find_by_login(org, id_or_login)
 
 
 def get_user(org: OrgState, id_or_login: str) -> dict[str, Any]:
     """A user by id or login, else Okta's 404 (``… (User)``)."""
-    return USERS.find(org, id_or_login)
+    return rest.resource(KIND).find(org, id_or_login)
 
 
 _DUMMY_HASH: list[str] = []
@@ -266,7 +271,7 @@ async def delete_user(ctx: rest.Ctx) -> Response:
         set_status(ctx.org, user, "DEPROVISIONED")
         return no_content()
     ctx.org.delete(PASSWORD, user["id"])
-    USERS.remove(ctx.org, user)
+    ctx.res.remove(ctx.org, user)
     return no_content()
 
 
@@ -323,46 +328,3 @@ async def lifecycle(ctx: rest.Ctx) -> Response:
         org.delete("pwfail", user["id"])
         return json_response({})
     raise not_found(f"Resource not found: {action} (Lifecycle)")
-
-
-USERS = rest.Resource(
-    kind=KIND,
-    path="/api/v1/users",
-    id_param="id",
-    okta_type="User",
-    prefix="00u",
-    scope="okta.users",
-    render=render,
-    schema="User",
-    listing=rest.Listing(
-        default_limit=200,
-        q=("profile.firstName", "profile.lastName", "profile.email", "profile.login"),
-        q_limit=10,
-        filter=frozenset(
-            {
-                "id",
-                "status",
-                "lastUpdated",
-                "created",
-                "type.id",
-                "profile.login",
-                "profile.email",
-                "profile.firstName",
-                "profile.lastName",
-            }
-        ),
-        search=True,
-        hidden=lambda u: u["status"] == "DEPROVISIONED",
-    ),
-    lookup=_lookup,
-    links=((groups.MEMBER, "b"), ("app_user", "b")),
-    custom={
-        "create": post_user,
-        "replace": update_user,
-        "delete": delete_user,
-        "lifecycle": lifecycle,
-    },
-    update_methods=("POST", "PUT"),
-)
-
-routes = rest.routes(USERS)
