@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 import yaml
+from oktalab_support import SHARED
 
 import oktalab.sandbox.okta as okta_pkg
 from oktalab.sandbox.okta import server as _server  # noqa: F401  (imports every resource)
 from oktalab.sandbox.okta.rest import REGISTRY
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "okta" / "management-minimal.yaml"
+SPEC = SHARED / "specs" / "okta" / "management-minimal.yaml"
 PACKAGE = "oktalab.sandbox.okta"
 
 
