@@ -119,11 +119,15 @@ class Resource:
     system: str | None = None
     """Error code a ``system`` object answers PUT/DELETE with (E0000111 or E0000006)."""
     protect_put: bool = True
+    """False: a system object may still be replaced (Okta keeps its name), only DELETE fails."""
     delete_check: Hook | None = None
+    """Raises what Okta answers when the object cannot be deleted yet (e.g. still ACTIVE)."""
     links: tuple[tuple[str, str], ...] = ()
     """``(link kind, side)`` pairs dropped when the object is deleted."""
     on_delete: Hook | None = None
+    """Runs before the object, its children and links are removed (e.g. re-map apps)."""
     after_create: Hook | None = None
+    """Runs after a create (e.g. what a new authorization server holds)."""
     lookup: Callable[[OrgState, str], Doc | None] | None = None
     """Finds a top-level object by path value (aliases: ``default``, a user's login)."""
     ops: tuple[str, ...] = ("list", "create", "get", "replace", "delete")
