@@ -18,7 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlsplit
 
 import httpx
 import jwt
@@ -363,7 +363,7 @@ def _authn_sign_in(
             error_code=query["error"][0],
             summary=query.get("error_description", [""])[0],
         )
-    if not location.startswith(redirect_uri) or "code" not in query:
+    if not redirect_matches(location, redirect_uri) or "code" not in query:
         raise VerificationError(
             "/authorize did not redirect to the app with a code (is the redirect URI registered?)"
         )
@@ -617,3 +617,25 @@ def _json_or_none(resp: httpx.Response) -> Any:
         return resp.json()
     except (ValueError, json.JSONDecodeError):
         return None
+
+
+def redirect_matches(location: str, redirect_uri: str) -> bool:
+    """Whether a redirect ``location`` goes to the registered ``redirect_uri`` exactly: same
+    scheme, host, port (default ports made explicit) and path; no user information. A
+    location that merely starts with the URI (``…/callback.evil``, ``…/callback@evil``) does
+    not match (RFC 6749 §3.1.2 / OAuth 2.0 Security BCP: exact redirect URI matching)."""
+    a, b = urlsplit(location), urlsplit(redirect_uri)
+    defaults = {"http": 80, "https": 443}
+    try:
+        pa = a.port or defaults.get(a.scheme.lower())
+        pb = b.port or defaults.get(b.scheme.lower())
+    except ValueError:
+        return False
+    return (
+        a.scheme.lower() == b.scheme.lower()
+        and (a.hostname or "") == (b.hostname or "")
+        and pa == pb
+        and a.path == b.path
+        and a.username is None
+        and a.password is None
+    )

@@ -190,6 +190,33 @@ class OktaClient:
     def replace_app(self, app_id: str, body: Json) -> Json:
         return self.put(f"/api/v1/apps/{quote(app_id)}", body)
 
+    def activate_app(self, app_id: str) -> None:
+        self.post(f"/api/v1/apps/{quote(app_id)}/lifecycle/activate")
+
+    def unassign_group(self, app_id: str, group_id: str) -> None:
+        self.delete(f"/api/v1/apps/{quote(app_id)}/groups/{quote(group_id)}")
+
+    def get_group(self, group_id: str) -> Json:
+        return self.get(f"/api/v1/groups/{quote(group_id)}")
+
+    def replace_group(self, group_id: str, profile: Json) -> Json:
+        return self.put(f"/api/v1/groups/{quote(group_id)}", {"profile": profile})
+
+    def replace_scope(self, server_id: str, scope_id: str, body: Json) -> Json:
+        return self.put(
+            f"/api/v1/authorizationServers/{quote(server_id)}/scopes/{quote(scope_id)}", body
+        )
+
+    def replace_policy(self, policy_id: str, body: Json) -> Json:
+        return self.put(f"/api/v1/policies/{quote(policy_id)}", body)
+
+    def default_policy(self, policy_type: str) -> Json | None:
+        """The org's built-in (``system: true``) policy of a type, e.g. PROFILE_ENROLLMENT."""
+        for pol in self.paginate("/api/v1/policies", type=policy_type):
+            if pol.get("system"):
+                return pol
+        return None
+
     def deactivate_app(self, app_id: str) -> None:
         self.post(f"/api/v1/apps/{quote(app_id)}/lifecycle/deactivate")
 

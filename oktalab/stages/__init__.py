@@ -45,8 +45,13 @@ def run_stage(
     result = StageResult(stage=stage, parameter_set=ps.name)
     module = importlib.import_module(STAGES[stage])
     error: BaseException | None = None
+    from .ownership import ForeignObject
+
     try:
         module.run(ctx, result)
+    except ForeignObject as exc:  # the row names the object, its owner and the differences
+        error = exc
+        result.add(exc.step, exc.kind, exc.name, "checked", "failed", exc.detail)
     except OktalabError as exc:
         error = exc
         result.add("stage", "Stage", stage, "checked", "failed", str(exc))

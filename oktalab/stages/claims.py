@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from .. import oidc
-from ..errors import OktalabError, VerificationError
+from ..errors import OktaAPIError, OktalabError, VerificationError
+from ..failpoints import failpoint
 from ..params import ClaimParams
 from ..results import StageResult
 from .context import Context
+from .ownership import foreign_write, take
 
 STAGE = "claims"
 
@@ -37,6 +39,9 @@ def _claim_diff(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
                 diffs.append("conditions.scopes")
         elif cur != v:
             diffs.append(k)
+    # a setting removed from the parameters is removed from the claim too
+    if "group_filter_type" not in want and have.get("group_filter_type"):
+        diffs.append("group_filter_type")
     return diffs
 
 
@@ -52,14 +57,33 @@ def ensure_claims(
         with result.timed() as t:
             have = existing.get((c.name, c.claim_type))
             if have is None:
+                ctx.ledger.intend("okta_claim", c.name, server=server_id)
+                failpoint("before-create:okta_claim")
                 made = okta.create_claim(server_id, want)
-                ctx.ledger.record("okta_claim", made["id"], server=server_id, name=c.name)
+                failpoint("after-create:okta_claim")
+                ctx.ledger.created("okta_claim", made["id"], name=c.name, server=server_id)
                 action, detail = "created", ""
-            elif diffs := _claim_diff(want, have):
-                okta.replace_claim(server_id, have["id"], {**want, "id": have["id"]})
-                action, detail = "updated", "changed " + ", ".join(diffs)
             else:
-                action, detail = "unchanged", ""
+                diffs = _claim_diff(want, have)
+                ownership = take(
+                    ctx,
+                    ledger_kind="okta_claim",
+                    adopt_kind="claim",
+                    name=c.name,
+                    obj=have,
+                    diffs=diffs,
+                    step=f"claim {c.name}",
+                    row_kind="AuthorizationServerClaim",
+                    server=server_id,
+                )
+                if diffs:
+                    okta.replace_claim(server_id, have["id"], {**want, "id": have["id"]})
+                action = (
+                    "adopted" if ownership == "adopted" else "updated" if diffs else "unchanged"
+                )
+                detail = ("changed " + ", ".join(diffs)) if diffs else ""
+                if ownership == "foreign":
+                    detail = "not created by this parameter set; used as it is"
         desc = f"{c.claim_type} {c.value_type} {c.group_filter_type + ' ' if c.group_filter_type else ''}{c.value}"
         result.add(
             f"claim {c.name}",
@@ -67,6 +91,42 @@ def ensure_claims(
             c.name,
             action,
             detail=(detail + "; " if detail else "") + desc,
+            seconds=t["s"],
+        )
+
+
+def remove_dropped(
+    ctx: Context, result: StageResult, server_id: str, kind: str, row_kind: str, wanted: set[str]
+) -> None:
+    """Claims or scopes this set created on ``server_id`` that the parameters no longer list
+    are deleted; adopted ones are restored to their recorded state."""
+    okta = ctx.okta
+    for entry in ctx.ledger.items(kind, "created", "adopted"):
+        if entry.get("server", server_id) != server_id or entry["name"] in wanted:
+            continue
+        path = "claims" if kind == "okta_claim" else "scopes"
+        with result.timed() as t:
+            try:
+                if entry["status"] == "adopted":
+                    okta.put(
+                        f"/api/v1/authorizationServers/{server_id}/{path}/{entry['key']}",
+                        entry["prior"],
+                    )
+                    action, detail = "updated", "no longer in the parameters: restored"
+                else:
+                    okta.delete(f"/api/v1/authorizationServers/{server_id}/{path}/{entry['key']}")
+                    action, detail = "deleted", "no longer in the parameters"
+            except OktaAPIError as exc:
+                if exc.status != 404:
+                    raise
+                action, detail = "unchanged", "already gone"
+            ctx.ledger.forget(kind, entry["key"])
+        result.add(
+            f"remove {entry['name']}",
+            row_kind,
+            entry["name"],
+            action,
+            detail=detail,
             seconds=t["s"],
         )
 
@@ -122,6 +182,15 @@ def run(ctx: Context, result: StageResult) -> None:
         ensure_app_groups_claim(ctx, result, meta.issuer)
     ensure_scopes(ctx, result, server_id)
     ensure_claims(ctx, result, server_id, ps.claims)
+    remove_dropped(
+        ctx,
+        result,
+        server_id,
+        "okta_claim",
+        "AuthorizationServerClaim",
+        {c.name for c in ps.claims},
+    )
+    remove_dropped(ctx, result, server_id, "okta_scope", "AuthorizationServerScope", set(ps.scopes))
     preview_tokens(ctx, result, meta, jwks, kids)
 
 
@@ -132,8 +201,21 @@ def ensure_scopes(ctx: Context, result: StageResult, server_id: str) -> None:
     for name in ctx.params.scopes:
         with result.timed() as t:
             if name in existing:
-                action = "unchanged"
+                ownership = take(
+                    ctx,
+                    ledger_kind="okta_scope",
+                    adopt_kind="scope",
+                    name=name,
+                    obj=existing[name],
+                    diffs=[],
+                    step=f"scope {name}",
+                    row_kind="AuthorizationServerScope",
+                    server=server_id,
+                )
+                action = "adopted" if ownership == "adopted" else "unchanged"
             else:
+                ctx.ledger.intend("okta_scope", name, server=server_id)
+                failpoint("before-create:okta_scope")
                 made = ctx.okta.create_scope(
                     server_id,
                     {
@@ -144,7 +226,8 @@ def ensure_scopes(ctx: Context, result: StageResult, server_id: str) -> None:
                         "metadataPublish": "NO_CLIENTS",
                     },
                 )
-                ctx.ledger.record("okta_scope", made["id"], server=server_id, name=name)
+                failpoint("after-create:okta_scope")
+                ctx.ledger.created("okta_scope", made["id"], name=name, server=server_id)
                 action = "created"
         result.add(f"scope {name}", "AuthorizationServerScope", name, action, seconds=t["s"])
 
@@ -153,13 +236,45 @@ def ensure_group(ctx: Context, result: StageResult) -> None:
     g = ctx.params.group
     assert g is not None
     with result.timed() as t:
-        group = ctx.okta.find_group(g.name)
+        group = None
+        rid = ctx.ledger.recorded_id("okta_group", g.name)
+        if rid:
+            try:
+                group = ctx.okta.get_group(rid)
+            except OktaAPIError as exc:
+                if exc.status != 404:
+                    raise
+                ctx.ledger.forget("okta_group", rid)
+        group = group or ctx.okta.find_group(g.name)
         if group is None:
+            ctx.ledger.intend("okta_group", g.name)
+            failpoint("before-create:okta_group")
             group = ctx.okta.create_group(g.name, g.description)
-            ctx.ledger.record("okta_group", group["id"], name=g.name)
+            failpoint("after-create:okta_group")
+            ctx.ledger.created("okta_group", group["id"], name=g.name)
             action = "created"
         else:
-            action = "unchanged"
+            profile = group.get("profile") or {}
+            diffs = (
+                ["profile.description"]
+                if (profile.get("description") or "") != g.description
+                else []
+            )
+            ownership = take(
+                ctx,
+                ledger_kind="okta_group",
+                adopt_kind="group",
+                name=g.name,
+                obj=group,
+                diffs=diffs,
+                step="group",
+                row_kind="Group",
+            )
+            if diffs:
+                ctx.okta.replace_group(
+                    group["id"], {**profile, "name": g.name, "description": g.description}
+                )
+            action = "adopted" if ownership == "adopted" else "updated" if diffs else "unchanged"
     ctx.state["group"] = {"id": group["id"], "name": g.name}
     result.add("group", "Group", g.name, action, detail=f"id={group['id']}", seconds=t["s"])
 
@@ -188,6 +303,10 @@ def ensure_app_groups_claim(ctx: Context, result: StageResult, issuer: str) -> N
         have = ctx.okta.app_groups_claim(app["id"])
         if all(have.get(k) == v for k, v in want.items()):
             action = "unchanged"
+        elif not ctx.ledger.owns("okta_app", app["id"]):
+            raise foreign_write(
+                ctx, "app groups claim", "AppGroupsClaim", app["label"], "the groups claim"
+            )
         else:
             body = {**want, "issuerMode": have.get("issuerMode") or "ORG_URL"}
             ctx.okta.set_app_groups_claim(app["id"], body)

@@ -27,38 +27,176 @@ def state_home() -> Path:
     return here / ".oktalab"
 
 
+LEDGER_STATUSES = ("intent", "created", "adopted", "used")
+
+
 class Ledger:
-    """What oktalab created for one parameter set, so teardown removes only that."""
+    """What one parameter set owns in Okta, so that writes and teardown touch only that.
+
+    ``.oktalab/ledger/<set>.json`` is a list of entries ``{"kind": "okta_app", "key": <Okta
+    id, "" while intended>, "name": <stable key: label, name>, "status": ..., ...}`` where
+    status is ``intent`` (a create is about to be sent), ``created``, ``adopted`` (with
+    ``prior``: the object before this set changed it) or ``used`` (another owner's object
+    used as it is). Every change is written atomically (temporary file, fsync, rename), so a
+    crash leaves either the intent or the id on disk, never neither.
+    """
 
     def __init__(self, parameter_set: str) -> None:
-        self.path = state_home() / "ledger" / f"{parameter_set}.json"
-        self.entries: list[dict[str, str]] = (
-            json.loads(self.path.read_text()) if self.path.is_file() else []
+        self.parameter_set = parameter_set
+        self.dir = state_home() / "ledger"
+        self.path = self.dir / f"{parameter_set}.json"
+        self.entries: list[dict[str, Any]] = self._read(self.path)
+
+    @staticmethod
+    def _read(path: Path) -> list[dict[str, Any]]:
+        try:
+            entries = json.loads(path.read_text()) if path.is_file() else []
+        except (OSError, ValueError):
+            return []
+        for e in entries:  # ledgers written before intents and adoption
+            e.setdefault("status", "created")
+            e.setdefault("name", e.get("label") or e.get("login") or e.get("key", ""))
+        return [e for e in entries if isinstance(e, dict)]
+
+    # -- queries ----------------------------------------------------------------------------
+    def entry(self, kind: str, key: str) -> dict[str, Any] | None:
+        return next(
+            (e for e in self.entries if e["kind"] == kind and key and e["key"] == key), None
         )
 
-    def record(self, kind: str, key: str, **extra: str) -> None:
-        if not self.has(kind, key):
-            self.entries.append({"kind": kind, "key": key, **extra})
-            self.save()
-
     def has(self, kind: str, key: str) -> bool:
-        return any(e["kind"] == kind and e["key"] == key for e in self.entries)
+        return self.entry(kind, key) is not None
 
-    def items(self, kind: str) -> list[dict[str, str]]:
-        return [e for e in self.entries if e["kind"] == kind]
+    def owns(self, kind: str, key: str) -> bool:
+        """Created or adopted by this set (``used`` objects are not ours to write)."""
+        e = self.entry(kind, key)
+        return e is not None and e["status"] in ("created", "adopted")
 
-    def forget(self, kind: str, key: str) -> None:
-        self.entries = [e for e in self.entries if not (e["kind"] == kind and e["key"] == key)]
+    def items(self, kind: str, *statuses: str) -> list[dict[str, Any]]:
+        """Entries of ``kind`` with one of ``statuses`` (default: ``created``)."""
+        want = statuses or ("created",)
+        return [e for e in self.entries if e["kind"] == kind and e["status"] in want]
+
+    def intents(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.items(kind, "intent") if name is None or e["name"] == name]
+
+    def recorded_id(self, kind: str, name: str) -> str | None:
+        """The id this set recorded for ``name`` (created or adopted), for lookups by id
+        that do not depend on a list being up to date (Okta lists lag behind creates)."""
+        for e in self.items(kind, "created", "adopted"):
+            if e["name"] == name and e["key"]:
+                return str(e["key"])
+        return None
+
+    def _others(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        if not self.dir.is_dir():
+            return []
+        return [
+            (p.stem, self._read(p))
+            for p in sorted(self.dir.glob("*.json"))
+            if p.stem != self.parameter_set
+        ]
+
+    def owner_of(self, kind: str, key: str) -> str | None:
+        """The other parameter set that created or adopted this object, if any."""
+        for name, entries in self._others():
+            if any(
+                e["kind"] == kind and e["key"] == key and e["status"] in ("created", "adopted")
+                for e in entries
+            ):
+                return name
+        return None
+
+    def users_of(self, kind: str, key: str) -> list[str]:
+        """Other parameter sets that use this object as it is."""
+        return [
+            name
+            for name, entries in self._others()
+            if any(e["kind"] == kind and e["key"] == key and e["status"] == "used" for e in entries)
+        ]
+
+    # -- changes ----------------------------------------------------------------------------
+    def intend(self, kind: str, name: str, **extra: Any) -> None:
+        """Record that a create of ``name`` is about to be sent (before the call)."""
+        if not self.intents(kind, name):
+            self.entries.append(
+                {"kind": kind, "key": "", "name": name, "status": "intent", **extra}
+            )
         self.save()
 
+    def created(self, kind: str, key: str, *, name: str | None = None, **extra: Any) -> None:
+        """Record a created object (replacing the intent for its name)."""
+        name = name or str(extra.get("label") or extra.get("login") or key)
+        self.entries = [
+            e
+            for e in self.entries
+            if not (e["kind"] == kind and e["status"] == "intent" and e["name"] == name)
+        ]
+        e = self.entry(kind, key)
+        if e is None:
+            self.entries.append(
+                {"kind": kind, "key": key, "name": name, "status": "created", **extra}
+            )
+        elif e["status"] == "used":
+            e["status"] = "created"
+        self.save()
+
+    def record(self, kind: str, key: str, **extra: Any) -> None:
+        """Record a created object (the name taken from ``label``/``login``/``name``)."""
+        name = extra.pop("name", None)
+        self.created(kind, key, name=name, **extra)
+
+    def adopted(
+        self, kind: str, key: str, *, name: str, prior: dict[str, Any], **extra: Any
+    ) -> None:
+        """Record an adopted object with its state before this set changed it."""
+        self.entries = [e for e in self.entries if not (e["kind"] == kind and e["key"] == key)]
+        self.entries.append(
+            {"kind": kind, "key": key, "name": name, "status": "adopted", "prior": prior, **extra}
+        )
+        self.save()
+
+    def used(self, kind: str, key: str, *, name: str, **extra: Any) -> None:
+        if self.entry(kind, key) is None:
+            self.entries.append({"kind": kind, "key": key, "name": name, "status": "used", **extra})
+            self.save()
+
+    def forget(self, kind: str, key: str, *, name: str | None = None) -> None:
+        self.entries = [
+            e
+            for e in self.entries
+            if not (
+                e["kind"] == kind
+                and (e["key"] == key if key else e["name"] == name and e["status"] == "intent")
+            )
+        ]
+        self.save()
+
+    def hand_over(self, kind: str, key: str) -> str | None:
+        """Give a created object to a set that uses it (teardown of its creator): that set's
+        ledger now records it as created, so its own teardown removes it later."""
+        for name, entries in self._others():
+            for e in entries:
+                if e["kind"] == kind and e["key"] == key and e["status"] == "used":
+                    e["status"] = "created"
+                    _write_atomic(self.dir / f"{name}.json", entries)
+                    self.forget(kind, key)
+                    return name
+        return None
+
     def save(self) -> None:
-        """Write the ledger, readable by its owner only (0600): adopted objects' prior
-        state may include a Secret's data."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(self.entries, indent=1))
+        _write_atomic(self.path, self.entries)
+
+
+def _write_atomic(path: Path, entries: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(entries, indent=1))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 @dataclass

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import oidc
-from ..errors import VerificationError
+from ..errors import OktaAPIError, VerificationError
+from ..failpoints import failpoint
 from ..params import AppParams
 from ..results import StageResult
 from ..settings import Secret
 from . import trusted_origins
 from .context import Context
+from .ownership import ForeignObject, foreign_write, take
 
 STAGE = "okta_app"
 
@@ -79,6 +81,27 @@ def _differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
     return diffs
 
 
+# Fixed at creation: Okta derives the credentials and the allowed flows from them.
+FIXED = (
+    "settings.oauthClient.application_type",
+    "credentials.oauthClient.token_endpoint_auth_method",
+)
+
+
+def find_app(ctx: Context, label: str) -> dict[str, Any] | None:
+    """The app by the id this set recorded (lists lag behind creates), else by its label
+    (ACTIVE or INACTIVE, so a deactivated app is found instead of duplicated)."""
+    rid = ctx.ledger.recorded_id("okta_app", label)
+    if rid:
+        try:
+            return ctx.okta.get_app(rid)
+        except OktaAPIError as exc:
+            if exc.status != 404:
+                raise
+            ctx.ledger.forget("okta_app", rid)
+    return ctx.okta.find_app(label)
+
+
 def run(ctx: Context, result: StageResult) -> None:
     p = ctx.params.app
     okta = ctx.okta
@@ -88,13 +111,41 @@ def run(ctx: Context, result: StageResult) -> None:
         want["settings"]["oauthClient"]["grant_types"].append("interaction_code")
 
     with result.timed() as t:
-        app = okta.find_app(p.label)
+        app = find_app(ctx, p.label)
         if app is None:
+            ctx.ledger.intend("okta_app", p.label)
+            failpoint("before-create:okta_app")
             app = okta.create_app(want, activate=True)
+            failpoint("after-create:okta_app")
+            ctx.ledger.created("okta_app", app["id"], name=p.label)
+            _record_secrets(ctx, app["id"])
             action, detail = "created", ""
-            ctx.ledger.record("okta_app", app["id"], label=p.label)
         else:
             diffs = _differences(want, app)
+            inactive = app.get("status") != "ACTIVE"
+            ownership = take(
+                ctx,
+                ledger_kind="okta_app",
+                adopt_kind="app",
+                name=p.label,
+                obj=app,
+                diffs=diffs + (["status"] if inactive else []),
+                step="app",
+                row_kind="OktaApp",
+            )
+            fixed = [d for d in diffs if d in FIXED]
+            if fixed:
+                raise ForeignObject(
+                    "app",
+                    "OktaApp",
+                    p.label,
+                    owner=None,
+                    diffs=fixed,
+                    reason="Okta cannot change an app's type or client authentication method "
+                    "in place (its credentials and flows follow from them); remove the app "
+                    "(oktalab teardown, when this set created it) and run again, or choose "
+                    "another label",
+                )
             if diffs:
                 body = copy.deepcopy(app)
                 for section in ("credentials", "settings"):
@@ -102,10 +153,21 @@ def run(ctx: Context, result: StageResult) -> None:
                         want[section]["oauthClient"]
                     )
                 body["credentials"]["oauthClient"].pop("client_secret", None)
+                for k in ("_links", "_embedded"):
+                    body.pop(k, None)
                 app = okta.replace_app(app["id"], body)
+            if inactive:
+                okta.activate_app(app["id"])
+                app = okta.get_app(app["id"])
+                diffs.append("status")
+            if ownership == "adopted":
+                action, detail = "adopted", ("changed " + ", ".join(diffs)) if diffs else ""
+            elif diffs:
                 action, detail = "updated", "changed " + ", ".join(diffs)
             else:
                 action, detail = "unchanged", ""
+            if ownership == "foreign":
+                detail = "not created by this parameter set; used as it is"
     client_id = app["credentials"]["oauthClient"]["client_id"]
     result.add(
         "app",
@@ -154,20 +216,42 @@ def assign_group(
     with result.timed() as t:
         if group_id in {g["id"] for g in ctx.okta.app_groups(app["id"])}:
             action = "unchanged"
+        elif not ctx.ledger.owns("okta_app", app["id"]):
+            raise foreign_write(
+                ctx, step, "AppGroupAssignment", app["label"], f"assigning {group_name}"
+            )
         else:
             ctx.okta.assign_group(app["id"], group_id)
+            ctx.ledger.created(
+                "okta_app_group", f"{app['id']}/{group_id}", name=f"{app['label']} -> {group_name}"
+            )
             action = "created"
     result.add(
         step, "AppGroupAssignment", f"{app['label']} -> {group_name}", action, seconds=t["s"]
     )
 
 
+def _record_secrets(ctx: Context, app_id: str) -> None:
+    """The secret Okta made with a web app is this set's: record its id (never its value)."""
+    if ctx.params.app.type != "web":
+        return
+    for sec in ctx.okta.client_secrets(app_id):
+        if sec.get("status") == "ACTIVE":
+            ctx.ledger.created("okta_client_secret", sec["id"], name=sec["id"], app=app_id)
+
+
+def _readable(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and "****" not in value
+
+
 def client_secret(ctx: Context) -> Secret | None:
     """A working client secret for a web app, or None when none is readable.
 
-    Okta shows a secret only when it is created, so oktalab never keeps one: it takes
-    ``OKTALAB_CLIENT_SECRET`` (or ``_FILE``) when given, else the value already stored in the
-    portal's Kubernetes Secret, and checks it against the org before use.
+    Candidates, each checked against the org (introspection) before use:
+    ``OKTALAB_CLIENT_SECRET`` (or ``_FILE``); the app's ACTIVE secrets as Okta lists them
+    (real Okta returns the value in ``GET /apps/{id}/credentials/secrets``, recorded traffic
+    in okta/terraform-provider-okta's VCR cassettes; the secrets this set created first);
+    the value already stored in the portal's Kubernetes Secret.
     """
     app = ctx.state.get("app") or {}
     if not app.get("client_id"):
@@ -178,6 +262,14 @@ def client_secret(ctx: Context) -> Secret | None:
         given = Path(os.environ["OKTALAB_CLIENT_SECRET_FILE"]).read_text().strip()
     if given:
         candidates.append(Secret(given))
+    if app.get("id"):
+        listed = [
+            s
+            for s in ctx.okta.client_secrets(app["id"])
+            if s.get("status") == "ACTIVE" and _readable(s.get("client_secret"))
+        ]
+        listed.sort(key=lambda s: not ctx.ledger.owns("okta_client_secret", s["id"]))
+        candidates += [Secret(s["client_secret"]) for s in listed]
     p = ctx.params.portal
     if p is not None and ctx.env.kubeconfig:
         live = ctx.kube.get("Secret", p.secret_name, p.namespace)
@@ -195,10 +287,37 @@ def client_secret(ctx: Context) -> Secret | None:
 
 
 def new_client_secret(ctx: Context) -> Secret:
-    """Generate a fresh secret (Okta keeps at most two: the oldest extra one is removed first)."""
+    """Generate a secret when none is readable; recorded, so teardown and later runs know it
+    is this set's. Afterwards the older secrets *this set created* are deactivated and deleted
+    (no extra ACTIVE secret stays behind); a secret someone else made is never touched, and
+    when the app already holds Okta's maximum of two secrets that are not ours, nothing is
+    created and the error says so."""
     app = ctx.state["app"]
-    existing = sorted(ctx.okta.client_secrets(app["id"]), key=lambda s: s.get("created", ""))
-    if len(existing) >= 2:
-        ctx.okta.delete_client_secret(app["id"], existing[0]["id"])
+    if not ctx.ledger.owns("okta_app", app["id"]):
+        raise foreign_write(
+            ctx, "client secret", "ClientSecret", app["label"], "a new client secret"
+        )
+    existing = ctx.okta.client_secrets(app["id"])
+    ours = [s for s in existing if ctx.ledger.owns("okta_client_secret", s["id"])]
+    if len(existing) >= 2 and not ours:
+        raise VerificationError(
+            f"app {app['label']!r} holds two client secrets, none created by this parameter set, "
+            "and none of them is readable: set OKTALAB_CLIENT_SECRET (or _FILE) to the one in use"
+        )
+    if len(existing) >= 2:  # make room: Okta keeps at most two; only ours may go
+        _drop_secret(ctx, app["id"], ours.pop(0)["id"])
     made = ctx.okta.create_client_secret(app["id"])
+    failpoint("after-create:okta_client_secret")
+    ctx.ledger.created("okta_client_secret", made["id"], name=made["id"], app=app["id"])
+    for old in ours:
+        _drop_secret(ctx, app["id"], old["id"])
     return Secret(made["client_secret"])
+
+
+def _drop_secret(ctx: Context, app_id: str, secret_id: str) -> None:
+    try:
+        ctx.okta.delete_client_secret(app_id, secret_id)
+    except OktaAPIError as exc:
+        if exc.status != 404:
+            raise
+    ctx.ledger.forget("okta_client_secret", secret_id)

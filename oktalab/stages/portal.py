@@ -46,10 +46,10 @@ def run(ctx: Context, result: StageResult) -> None:
             secret = new_client_secret(ctx)
             action, detail = (
                 "created",
-                "generated a new secret (Okta shows a secret only when it is made)",
+                "no readable secret authenticates the app: generated one (recorded as this set's)",
             )
         else:
-            action, detail = "unchanged", "the stored secret still authenticates the app"
+            action, detail = "unchanged", "an existing secret authenticates the app"
     result.add("client secret", "ClientSecret", app["label"], action, detail=detail, seconds=t["s"])
     manifest = gloo.client_secret_secret(p, secret.reveal())
     live = apply_object(ctx, result, manifest)

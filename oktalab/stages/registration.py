@@ -11,9 +11,11 @@ import copy
 from typing import Any
 
 from ..errors import VerificationError
+from ..failpoints import failpoint
 from ..results import StageResult
 from .context import Context
 from .okta_app import assign_group
+from .ownership import foreign_write, take
 
 STAGE = "registration"
 LABELS = {
@@ -72,7 +74,10 @@ def run(ctx: Context, result: StageResult) -> None:
     # 1. the profile enrollment policy
     with result.timed() as t:
         policy = okta.find_policy("PROFILE_ENROLLMENT", r.policy_name)
+        policy_action = "unchanged"
         if policy is None:
+            ctx.ledger.intend("okta_policy", r.policy_name)
+            failpoint("before-create:okta_policy")
             policy = okta.create_policy(
                 {
                     "type": "PROFILE_ENROLLMENT",
@@ -81,15 +86,39 @@ def run(ctx: Context, result: StageResult) -> None:
                     "description": f"Self-service registration into {group['name']} (managed by oktalab: {ps.name})",
                 }
             )
-            ctx.ledger.record("okta_policy", policy["id"], name=r.policy_name)
-            action = "created"
+            failpoint("after-create:okta_policy")
+            ctx.ledger.created("okta_policy", policy["id"], name=r.policy_name)
+            policy_action = "created"
         else:
-            action = "unchanged"
+            rules = okta.policy_rules(policy["id"])
+            have = ((rules[0].get("actions") or {}).get("profileEnrollment") or {}) if rules else {}
+            diffs = _enrollment_differs(desired_enrollment(ctx, group["id"]), have)
+            rule_prior = copy.deepcopy(rules[0]) if rules else {}
+            ownership = take(
+                ctx,
+                ledger_kind="okta_policy",
+                adopt_kind="policy",
+                name=r.policy_name,
+                obj=policy,
+                diffs=[f"rule.{d}" for d in diffs],
+                step="enrollment policy",
+                row_kind="ProfileEnrollmentPolicy",
+            )
+            if ownership == "adopted":
+                policy_action = "adopted"
+                entry = ctx.ledger.entry("okta_policy", policy["id"])
+                assert entry is not None
+                entry["rule_prior"] = {
+                    k: v
+                    for k, v in rule_prior.items()
+                    if k not in ("_links", "created", "lastUpdated")
+                }
+                ctx.ledger.save()
     result.add(
         "enrollment policy",
         "ProfileEnrollmentPolicy",
         r.policy_name,
-        action,
+        policy_action,
         detail=f"id={policy['id']}",
         seconds=t["s"],
     )
@@ -127,6 +156,10 @@ def run(ctx: Context, result: StageResult) -> None:
         mapped = {a.get("id") for a in okta.policy_apps(policy["id"])}
         if app["id"] in mapped:
             action = "unchanged"
+        elif not ctx.ledger.owns("okta_app", app["id"]):
+            raise foreign_write(
+                ctx, "policy -> app", "PolicyMapping", app["label"], "the app's enrollment policy"
+            )
         else:
             okta.assign_app_policy(app["id"], policy["id"])
             action = "created"
@@ -144,10 +177,16 @@ def run(ctx: Context, result: StageResult) -> None:
         current = bool((live.get("accessibility") or {}).get("selfService"))
         if current == r.app_self_service:
             action = "unchanged"
+        elif not ctx.ledger.owns("okta_app", app["id"]):
+            raise foreign_write(
+                ctx, "app self-service", "OktaApp", app["label"], "accessibility.selfService"
+            )
         else:
             body = copy.deepcopy(live)
             body.setdefault("accessibility", {})["selfService"] = r.app_self_service
             body.get("credentials", {}).get("oauthClient", {}).pop("client_secret", None)
+            for k in ("_links", "_embedded"):
+                body.pop(k, None)
             okta.replace_app(app["id"], body)
             action = "updated"
     result.add(

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from ..errors import KubeAPIError, OktaAPIError
 from ..kube import owned_by
+from ..okta import OktaClient
 from ..results import StageResult
 from .context import Context
 from .kubeobjects import LEDGER_KIND, ledger_key
@@ -83,6 +85,7 @@ def run(ctx: Context, result: StageResult) -> None:
         )
         return
     okta = ctx.okta
+    _reconcile_intents(ctx, result)
     for entry in ctx.ledger.items("okta_user"):
         _okta_delete(
             ctx,
@@ -92,38 +95,67 @@ def run(ctx: Context, result: StageResult) -> None:
             entry.get("login", entry["key"]),
             lambda k: okta.delete_user(k),
         )
-    for entry in ctx.ledger.items("okta_claim"):
-        server = entry.get("server", ps.authorization_server)
-        _okta_delete(
-            ctx,
-            result,
-            "AuthorizationServerClaim",
-            entry["key"],
-            entry.get("name", entry["key"]),
-            partial(okta.delete_claim, server),
-            ledger_kind="okta_claim",
-        )
-    for entry in ctx.ledger.items("okta_scope"):
-        server = entry.get("server", ps.authorization_server)
-        _okta_delete(
-            ctx,
-            result,
-            "AuthorizationServerScope",
-            entry["key"],
-            entry.get("name", entry["key"]),
-            partial(okta.delete_scope, server),
-            ledger_kind="okta_scope",
-        )
-    for entry in ctx.ledger.items("okta_policy"):
-        _okta_delete(
-            ctx,
-            result,
-            "Policy",
-            entry["key"],
-            entry.get("name", entry["key"]),
-            lambda k: okta.delete_policy(k),
-            ledger_kind="okta_policy",
-        )
+    for kind, row_kind, path in (
+        ("okta_claim", "AuthorizationServerClaim", "claims"),
+        ("okta_scope", "AuthorizationServerScope", "scopes"),
+    ):
+        for entry in ctx.ledger.items(kind, "created", "adopted", "used"):
+            server = entry.get("server", ps.authorization_server)
+            base = f"/api/v1/authorizationServers/{server}/{path}"
+            _okta_release(
+                ctx,
+                result,
+                entry,
+                row_kind,
+                delete=partial(_delete_under, okta, base),
+                restore=partial(_restore_under, okta, base),
+            )
+    for entry in ctx.ledger.items("okta_policy", "created", "adopted", "used"):
+
+        def drop_policy(k: str) -> None:
+            # Okta (Identity Engine) maps an app to exactly one enrollment policy: hand the
+            # apps back to the org's default policy before the policy goes (issue 18 item 9)
+            default = okta.default_policy("PROFILE_ENROLLMENT")
+            if default is not None:
+                for mapped in okta.policy_apps(k):
+                    okta.assign_app_policy(mapped["id"], default["id"])
+            okta.delete_policy(k)
+
+        def restore_policy(e: dict[str, Any]) -> None:
+            okta.replace_policy(e["key"], e["prior"])
+            if e.get("rule_prior", {}).get("id"):
+                okta.replace_policy_rule(e["key"], e["rule_prior"]["id"], e["rule_prior"])
+
+        _okta_release(ctx, result, entry, "Policy", delete=drop_policy, restore=restore_policy)
+    for entry in ctx.ledger.items("okta_app_group", "created"):
+        app_id, _, group_id = entry["key"].partition("/")
+        if ctx.ledger.items("okta_app", "adopted") and any(
+            e["key"] == app_id for e in ctx.ledger.items("okta_app", "adopted")
+        ):
+            _okta_delete(
+                ctx,
+                result,
+                "AppGroupAssignment",
+                entry["key"],
+                entry["name"],
+                lambda k: okta.unassign_group(*k.split("/", 1)),
+                ledger_kind="okta_app_group",
+            )
+        else:  # deleting the app removes its assignments
+            ctx.ledger.forget("okta_app_group", entry["key"])
+    for entry in ctx.ledger.items("okta_client_secret", "created"):
+        if any(e["key"] == entry.get("app") for e in ctx.ledger.items("okta_app", "adopted")):
+            _okta_delete(
+                ctx,
+                result,
+                "ClientSecret",
+                entry["key"],
+                entry["name"],
+                partial(okta.delete_client_secret, entry["app"]),
+                ledger_kind="okta_client_secret",
+            )
+        else:
+            ctx.ledger.forget("okta_client_secret", entry["key"])
     for entry in ctx.ledger.items("okta_trusted_origin"):
         _okta_delete(
             ctx,
@@ -134,30 +166,26 @@ def run(ctx: Context, result: StageResult) -> None:
             lambda k: okta.delete_trusted_origin(k),
             ledger_kind="okta_trusted_origin",
         )
-    for entry in ctx.ledger.items("okta_app"):
+    for entry in ctx.ledger.items("okta_app", "created", "adopted", "used"):
 
         def drop_app(k: str) -> None:
             okta.deactivate_app(k)
             okta.delete_app(k)
 
-        _okta_delete(
+        def restore_app(e: dict[str, Any]) -> None:
+            okta.replace_app(e["key"], e["prior"])
+            if e["prior"].get("status") == "INACTIVE":
+                okta.deactivate_app(e["key"])
+
+        _okta_release(ctx, result, entry, "OktaApp", delete=drop_app, restore=restore_app)
+    for entry in ctx.ledger.items("okta_group", "created", "adopted", "used"):
+        _okta_release(
             ctx,
             result,
-            "OktaApp",
-            entry["key"],
-            entry.get("label", entry["key"]),
-            drop_app,
-            ledger_kind="okta_app",
-        )
-    for entry in ctx.ledger.items("okta_group"):
-        _okta_delete(
-            ctx,
-            result,
+            entry,
             "Group",
-            entry["key"],
-            entry.get("name", entry["key"]),
-            lambda k: okta.delete_group(k),
-            ledger_kind="okta_group",
+            delete=lambda k: okta.delete_group(k),
+            restore=lambda e: okta.replace_group(e["key"], e["prior"].get("profile") or {}),
         )
 
 
@@ -190,6 +218,92 @@ def _restore(
             detail="adopted object put back as it was before adoption",
             seconds=t["s"],
         )
+
+
+def _delete_under(okta: OktaClient, base: str, key: str) -> None:
+    okta.delete(f"{base}/{key}")
+
+
+def _restore_under(okta: OktaClient, base: str, entry: dict[str, Any]) -> None:
+    okta.put(f"{base}/{entry['key']}", entry["prior"])
+
+
+def _reconcile_intents(ctx: Context, result: StageResult) -> None:
+    """Creates a crash interrupted: the object may exist without a recorded id. Find it by
+    its stable key; when no other parameter set owns it, it is ours and is deleted."""
+    okta = ctx.okta
+    server = ctx.params.authorization_server
+    finders: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+        "okta_app": lambda e: okta.find_app(e["name"]),
+        "okta_group": lambda e: okta.find_group(e["name"]),
+        "okta_policy": lambda e: okta.find_policy("PROFILE_ENROLLMENT", e["name"]),
+        "okta_claim": lambda e: next(
+            (c for c in okta.claims(e.get("server", server)) if c["name"] == e["name"]), None
+        ),
+        "okta_scope": lambda e: next(
+            (c for c in okta.scopes(e.get("server", server)) if c["name"] == e["name"]), None
+        ),
+    }
+    for kind, find in finders.items():
+        for entry in ctx.ledger.intents(kind):
+            found = find(entry)
+            if found is None or ctx.ledger.owner_of(kind, found["id"]):
+                ctx.ledger.forget(kind, "", name=entry["name"])
+                continue
+            ctx.ledger.created(
+                kind,
+                found["id"],
+                name=entry["name"],
+                **{k: v for k, v in entry.items() if k not in ("kind", "key", "name", "status")},
+            )
+
+
+def _okta_release(
+    ctx: Context,
+    result: StageResult,
+    entry: dict[str, Any],
+    kind: str,
+    *,
+    delete: Callable[[str], None],
+    restore: Callable[[dict[str, Any]], Any],
+) -> None:
+    """Created: deleted (or handed to a set that uses it as it is); adopted: restored to the
+    recorded state; used: forgotten."""
+    key, name, status = entry["key"], entry["name"], entry["status"]
+    if status == "used":
+        ctx.ledger.forget(entry["kind"], key)
+        result.add(
+            "release",
+            kind,
+            name,
+            "unchanged",
+            detail="not created by this parameter set; left as it is",
+        )
+        return
+    if status == "created":
+        heir = ctx.ledger.hand_over(entry["kind"], key)
+        if heir:
+            result.add(
+                "release",
+                kind,
+                name,
+                "unchanged",
+                detail=f"still used by parameter set {heir!r}, which now owns it",
+            )
+            return
+        _okta_delete(ctx, result, kind, key, name, delete, ledger_kind=entry["kind"])
+        return
+    with result.timed() as t:
+        try:
+            restore(entry)
+            action, detail = "restored", "adopted object put back as it was before adoption"
+        except OktaAPIError as exc:
+            if exc.status != 404:
+                result.add("restore", kind, name, "checked", "failed", str(exc), seconds=t["s"])
+                return
+            action, detail = "unchanged", "not present"
+    ctx.ledger.forget(entry["kind"], key)
+    result.add("restore", kind, name, action, detail=detail, seconds=t["s"])
 
 
 def _okta_delete(

@@ -266,6 +266,10 @@ class MeshGateway:
 
     # -- serving ----------------------------------------------------------------------------
     async def handle(self, snap: Snapshot, request: Request) -> Response:
+        if len(request.headers.getlist("authorization")) > 1:
+            # never judge a request by one of two credentials (RFC 9110 §5.3: Authorization
+            # is not a list-valued field, so two of them are malformed)
+            return Response(status_code=400, headers={"server": MESH_SERVER})
         host = request.headers.get("host", "")
         cand = self.pick(self.candidates(snap, host), request)
         if cand is None:

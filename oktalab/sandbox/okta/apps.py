@@ -518,6 +518,10 @@ def add_secret(org: OrgState, app_id: str, secret: str, status: str = "ACTIVE") 
         "secret_hash": secret_hash(secret)[:22],
         "hash": secret_hash(secret),
         "masked": "*" * (len(secret) - 4) + secret[-4:],
+        # Real Okta lists secrets with their value (okta/terraform-provider-okta VCR cassette
+        # TestAccDataSourceOktaAppOauth_read/oie-00.yaml: GET .../credentials/secrets answers
+        # the full client_secret), so the sandbox keeps it in its owner-only state file.
+        "value": secret,
         "created": now,
         "lastUpdated": now,
     }
@@ -533,8 +537,10 @@ def verify_client_secret(org: OrgState, app: dict[str, Any], secret: str) -> boo
 
 
 def render_secret(org: OrgState, doc: dict[str, Any], base: str) -> dict[str, Any]:
-    """A client secret as listed: masked to its last four characters (Okta shows the plain
-    value once, in the answer to its creation)."""
+    """A client secret as listed: with its value, as real Okta lists it (recorded Identity
+    Engine traffic, okta/terraform-provider-okta VCR cassette
+    ``test/fixtures/vcr/idaas/TestAccDataSourceOktaAppOauth_read/oie-00.yaml``); secrets
+    stored before the value was kept show their last four characters."""
     links: dict[str, Any] = {}
     if doc["status"] == "ACTIVE":
         links["deactivate"] = {
@@ -550,7 +556,7 @@ def render_secret(org: OrgState, doc: dict[str, Any], base: str) -> dict[str, An
     return {
         "id": doc["id"],
         "status": doc["status"],
-        "client_secret": doc["masked"],
+        "client_secret": doc.get("value", doc["masked"]),
         "secret_hash": doc["secret_hash"],
         "created": doc["created"],
         "lastUpdated": doc["lastUpdated"],

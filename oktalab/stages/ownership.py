@@ -1,0 +1,131 @@
+"""Who may write an Okta object: this parameter set's ledger decides, never a name match.
+
+Before a stage writes an object it found by its stable key (app label, group name, claim
+name and type, scope name, policy name), :func:`take` answers:
+
+- ``owned``: the ledger records that this set created (or adopted) it, or an intent of a
+  create that a crash interrupted (reconciled now: the id is recorded);
+- ``adopted``: the user opted in (``adopt:`` / ``--adopt``); its prior state is recorded so
+  that teardown restores it;
+- ``foreign``: someone else's object that already matches: used as it is, never written,
+  and recorded as ``used`` so that its owner's teardown does not pull it from under us;
+- otherwise :class:`ForeignObject` is raised: the stage stops with a row naming the object,
+  its owner (another set's ledger, or nobody) and the fields that differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import OktalabError
+from .context import Context
+
+
+class ForeignObject(OktalabError):
+    """An object this parameter set does not own would have to change; nothing was written."""
+
+    def __init__(
+        self,
+        step: str,
+        kind: str,
+        name: str,
+        *,
+        owner: str | None,
+        diffs: list[str],
+        adopt_entry: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.step = step
+        self.kind = kind
+        self.name = name
+        self.owner = owner
+        self.diffs = diffs
+        who = (
+            f"owned by parameter set {owner!r}" if owner else "owned by nobody in oktalab's ledgers"
+        )
+        detail = reason or f"not created by this parameter set ({who})"
+        if diffs:
+            detail += f"; differs in {', '.join(diffs)}"
+        detail += "; left unchanged"
+        if adopt_entry:
+            detail += (
+                f". To let this set manage it: adopt: [{adopt_entry!r}] or --adopt {adopt_entry!r}"
+            )
+        self.detail = detail
+        super().__init__(f"{kind} {name!r}: {detail}")
+
+
+def take(
+    ctx: Context,
+    *,
+    ledger_kind: str,
+    adopt_kind: str,
+    name: str,
+    obj: dict[str, Any],
+    diffs: list[str],
+    step: str,
+    row_kind: str,
+    prior: dict[str, Any] | None = None,
+    **extra: str,
+) -> str:
+    """``owned`` | ``adopted`` | ``foreign`` for ``obj`` (see the module doc); raise
+    ForeignObject when a foreign object would have to change, or when an owned object that
+    other sets use as it is would change under them."""
+    led = ctx.ledger
+    key = str(obj["id"])
+    if led.owns(ledger_kind, key):
+        status = "owned"
+    elif led.intents(ledger_kind, name):
+        led.created(ledger_kind, key, name=name, **extra)  # a crash came between create and record
+        status = "owned"
+    elif ctx.params.adopts(adopt_kind, name):
+        led.adopted(ledger_kind, key, name=name, prior=_clean(prior or obj), **extra)
+        return "adopted"
+    elif diffs:
+        raise ForeignObject(
+            step,
+            row_kind,
+            name,
+            owner=led.owner_of(ledger_kind, key),
+            diffs=diffs,
+            adopt_entry=f"{adopt_kind}/{name}",
+        )
+    else:
+        led.used(ledger_kind, key, name=name, **extra)
+        return "foreign"
+    users = led.users_of(ledger_kind, key)
+    if diffs and users:
+        raise ForeignObject(
+            step,
+            row_kind,
+            name,
+            owner=ctx.params.name,
+            diffs=diffs,
+            reason=f"shared: parameter set(s) {', '.join(users)} use it as it is now, and "
+            "changing it would break their sign-ins",
+        )
+    return status
+
+
+def _clean(obj: dict[str, Any]) -> dict[str, Any]:
+    """The restorable part of an Okta object: no links, no embedded data, no secret."""
+    out = {k: v for k, v in obj.items() if k not in ("_links", "_embedded")}
+    oauth = (out.get("credentials") or {}).get("oauthClient")
+    if isinstance(oauth, dict) and "client_secret" in oauth:
+        out["credentials"] = {
+            **out["credentials"],
+            "oauthClient": {k: v for k, v in oauth.items() if k != "client_secret"},
+        }
+    return out
+
+
+def foreign_write(ctx: Context, step: str, row_kind: str, name: str, what: str) -> ForeignObject:
+    """The error for a write (an assignment, a mapping) on an object used as it is."""
+    return ForeignObject(
+        step,
+        row_kind,
+        name,
+        owner=None,
+        diffs=[what],
+        reason=f"{what} would change an object this parameter set does not own",
+    )

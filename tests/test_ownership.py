@@ -1,0 +1,320 @@
+"""Okta objects oktalab did not create are never changed; adoption is explicit and undone by
+teardown; a crash at any instant converges to zero orphans and zero duplicates.
+
+Everything runs against the session sandbox over HTTP: foreign objects are made with the
+Okta Management API as an administrator would, stages run as the notebooks run them
+(``run_stage``), and the kill tests SIGKILL a real child process at named crash points.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from oktalab_support import ROOT
+
+from oktalab.okta import OktaClient
+from oktalab.settings import Secret
+from oktalab.stages import run_stage
+
+GUIDE2 = yaml.safe_load((ROOT / "parameters" / "sandbox-portal.yaml").read_text())
+OKTA_STAGES = ["okta_app", "claims", "registration"]
+VOLATILE = ("lastUpdated", "_links", "created")
+
+
+def param_set(tmp_path: Path, tag: str, **extra: Any) -> Path:
+    """A guide-2 set whose Okta objects are all named after ``tag``."""
+    data = copy.deepcopy(GUIDE2)
+    data.update(
+        name=f"own-{tag}",
+        scopes=[f"own-{tag}-scope"],
+        claims=[{"name": f"own_{tag}_claim", "value": "user.email"}],
+    )
+    data["app"]["label"] = f"Own {tag}"
+    data["group"]["name"] = f"Own{tag}Users"
+    data["registration"].update(
+        policy_name=f"Own {tag} registration", target_group=f"Own{tag}Users"
+    )
+    data.update(extra)
+    path = tmp_path / f"{tag}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def okta(env: dict[str, str]) -> OktaClient:
+    return OktaClient(env["OKTA_ORG_URL"], Secret(env["OKTA_API_TOKEN"]))
+
+
+def live(env: dict[str, str], tag: str) -> dict[str, list[dict[str, Any]]]:
+    """Every Okta object named after ``tag``, by kind (apps of any status)."""
+    with okta(env) as c:
+        return {
+            "app": [
+                a for a in c.paginate("/api/v1/apps", q=f"Own {tag}") if a["label"] == f"Own {tag}"
+            ],
+            "group": [
+                g
+                for g in c.paginate("/api/v1/groups", q=f"Own{tag}")
+                if g["profile"]["name"] == f"Own{tag}Users"
+            ],
+            "claim": [x for x in c.claims("default") if x["name"] == f"own_{tag}_claim"],
+            "scope": [x for x in c.scopes("default") if x["name"] == f"own-{tag}-scope"],
+            "policy": [
+                p
+                for p in c.get("/api/v1/policies", type="PROFILE_ENROLLMENT")
+                if p["name"] == f"Own {tag} registration"
+            ],
+        }
+
+
+def stable(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in VOLATILE}
+
+
+def rows_of(result: Any) -> list[dict[str, Any]]:
+    return [r.__dict__ if hasattr(r, "__dict__") else dict(r._asdict()) for r in result.rows]
+
+
+def run_okta_stages(path: Path, run_dir: Path) -> list[Any]:
+    rows = []
+    for stage in OKTA_STAGES:
+        res = run_stage(stage, path, run_dir=run_dir, raise_on_failure=False)
+        rows += res.rows
+        if not res.ok:
+            break
+    return rows
+
+
+# -- foreign objects -----------------------------------------------------------------------
+def make_foreign(env: dict[str, str], kind: str, tag: str) -> tuple[str, str]:
+    """Create by hand, as an admin would, an object the set would find; (path to GET, name)."""
+    with okta(env) as c:
+        if kind == "app":
+            made = c.create_app(
+                {
+                    "name": "oidc_client",
+                    "label": f"Own {tag}",
+                    "signOnMode": "OPENID_CONNECT",
+                    "credentials": {
+                        "oauthClient": {"token_endpoint_auth_method": "client_secret_basic"}
+                    },
+                    "settings": {
+                        "oauthClient": {
+                            "application_type": "web",
+                            "grant_types": ["authorization_code"],
+                            "response_types": ["code"],
+                            "redirect_uris": ["https://prod.example.com/callback"],
+                        }
+                    },
+                }
+            )
+            return f"/api/v1/apps/{made['id']}", f"Own {tag}"
+        if kind == "group":
+            made = c.create_group(f"Own{tag}Users", "made by hand")
+            return f"/api/v1/groups/{made['id']}", f"Own{tag}Users"
+        if kind == "claim":
+            made = c.create_claim(
+                "default",
+                {
+                    "name": f"own_{tag}_claim",
+                    "status": "ACTIVE",
+                    "claimType": "RESOURCE",
+                    "valueType": "EXPRESSION",
+                    "value": "user.login",
+                    "conditions": {"scopes": []},
+                    "alwaysIncludeInToken": True,
+                },
+            )
+            return f"/api/v1/authorizationServers/default/claims/{made['id']}", f"own_{tag}_claim"
+        if kind == "scope":
+            made = c.create_scope("default", {"name": f"own-{tag}-scope", "description": "by hand"})
+            return f"/api/v1/authorizationServers/default/scopes/{made['id']}", f"own-{tag}-scope"
+        made = c.create_policy(
+            {"type": "PROFILE_ENROLLMENT", "name": f"Own {tag} registration", "status": "ACTIVE"}
+        )
+        return f"/api/v1/policies/{made['id']}", f"Own {tag} registration"
+
+
+FOREIGN_KINDS = ["app", "group", "claim", "scope", "policy"]
+
+
+@pytest.mark.parametrize("kind", FOREIGN_KINDS)
+def test_foreign_object_is_left_unchanged(
+    sandbox_env: dict[str, str], tmp_path: Path, kind: str
+) -> None:
+    tag = f"f{kind}"
+    path, name = make_foreign(sandbox_env, kind, tag)
+    with okta(sandbox_env) as c:
+        before = stable(c.get(path))
+    params = param_set(tmp_path, tag)
+    rows = run_okta_stages(params, tmp_path / "run")
+    with okta(sandbox_env) as c:
+        assert stable(c.get(path)) == before, f"the foreign {kind} was changed"
+    if kind != "scope":  # a scope has no settings to differ: used as it is
+        refused = [r for r in rows if r.status == "failed" and r.name == name]
+        assert refused, [(r.step, r.status, r.detail) for r in rows]
+        assert "owned by nobody" in refused[0].detail and "differs in" in refused[0].detail
+        assert f"--adopt '{kind}/{name}'" in refused[0].detail
+    run_stage("teardown", params, run_dir=tmp_path / "run", raise_on_failure=False)
+    with okta(sandbox_env) as c:
+        assert stable(c.get(path)) == before, "teardown touched the foreign object"
+
+
+def test_another_sets_claim_is_refused_naming_its_owner(
+    sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    a = param_set(tmp_path, "sa")
+    run_stage("okta_app", a, run_dir=tmp_path / "a")
+    run_stage("claims", a, run_dir=tmp_path / "a")
+    b = param_set(
+        tmp_path,
+        "sb",
+        claims=[{"name": "own_sa_claim", "value": "user.login"}],
+    )
+    run_stage("okta_app", b, run_dir=tmp_path / "b")
+    res = run_stage("claims", b, run_dir=tmp_path / "b", raise_on_failure=False)
+    refused = [r for r in res.rows if r.status == "failed" and r.name == "own_sa_claim"]
+    assert refused and "owned by parameter set 'own-sa'" in refused[0].detail, res.rows
+    assert [c["value"] for c in live(sandbox_env, "sa")["claim"]] == ["user.email"]
+    for p, d in ((b, "b"), (a, "a")):
+        run_stage("teardown", p, run_dir=tmp_path / d, raise_on_failure=False)
+    assert not any(live(sandbox_env, "sa").values())
+
+
+def test_adopted_app_is_restored_by_teardown(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    path, name = make_foreign(sandbox_env, "app", "ad")
+    with okta(sandbox_env) as c:
+        before = stable(c.get(path))
+    params = param_set(tmp_path, "ad", adopt=[f"app/{name}"])
+    res = run_stage("okta_app", params, run_dir=tmp_path / "run")
+    row = next(r for r in res.rows if r.step == "app")
+    assert row.action == "adopted", res.rows
+    with okta(sandbox_env) as c:
+        during = c.get(path)
+    assert (
+        during["settings"]["oauthClient"]["redirect_uris"]
+        != before["settings"]["oauthClient"]["redirect_uris"]
+    )
+    run_stage("teardown", params, run_dir=tmp_path / "run")
+    with okta(sandbox_env) as c:
+        after = stable(c.get(path))
+        assert after["settings"]["oauthClient"]["redirect_uris"] == [
+            "https://prod.example.com/callback"
+        ]
+        assert after["label"] == before["label"] and after["status"] == before["status"]
+        assert c.app_groups(before["id"]) == []
+        c.deactivate_app(before["id"])
+        c.delete_app(before["id"])
+
+
+def test_app_type_is_never_changed_in_place(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    path, name = make_foreign(sandbox_env, "app", "ty")
+    data = copy.deepcopy(GUIDE2)
+    params = param_set(tmp_path, "ty", adopt=[f"app/{name}"])
+    data = yaml.safe_load(params.read_text())
+    data["guide"] = "oidc-gateway"
+    data["app"].update(type="browser", redirect_uris=["http://localhost:4000/callback"])
+    for k in ("group", "registration", "portal", "app_groups_claim"):
+        data.pop(k, None)
+    params.write_text(yaml.safe_dump(data))
+    res = run_stage("okta_app", params, run_dir=tmp_path / "run", raise_on_failure=False)
+    refused = [r for r in res.rows if r.status == "failed"]
+    assert refused and "type or client authentication method" in refused[0].detail, res.rows
+    with okta(sandbox_env) as c:
+        app = c.get(path)
+        assert app["settings"]["oauthClient"]["application_type"] == "web"
+        c.deactivate_app(app["id"])
+        c.delete_app(app["id"])
+
+
+def test_removed_claim_is_removed_on_the_next_run(
+    sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    params = param_set(tmp_path, "rm")
+    run_stage("okta_app", params, run_dir=tmp_path / "run")
+    run_stage("claims", params, run_dir=tmp_path / "run")
+    assert len(live(sandbox_env, "rm")["claim"]) == 1
+    data = yaml.safe_load(params.read_text())
+    data["claims"] = []
+    params.write_text(yaml.safe_dump(data))
+    res = run_stage("claims", params, run_dir=tmp_path / "run")
+    assert any(r.action == "deleted" and r.name == "own_rm_claim" for r in res.rows), res.rows
+    assert live(sandbox_env, "rm")["claim"] == []
+    run_stage("teardown", params, run_dir=tmp_path / "run")
+    assert not any(live(sandbox_env, "rm").values())
+
+
+# -- list-after-create lag --------------------------------------------------------------------
+def _faults(env: dict[str, str], config: dict[str, Any] | None) -> None:
+    req = urllib.request.Request(
+        env["OKTA_ORG_URL"] + "/__sandbox/faults",
+        data=json.dumps(config).encode() if config else None,
+        method="POST" if config else "DELETE",
+        headers={
+            "Authorization": f"SSWS {env['OKTA_API_TOKEN']}",
+            "Content-Type": "application/json",
+        },
+    )
+    urllib.request.urlopen(req, timeout=10).close()
+
+
+def test_rerun_under_list_lag_finds_the_app_by_its_recorded_id(
+    sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    params = param_set(tmp_path, "lag")
+    _faults(sandbox_env, {"rules": [{"path": "^/api/v1/(apps|groups)$", "hide_recent_ms": 60000}]})
+    try:
+        for _ in range(2):
+            run_stage("okta_app", params, run_dir=tmp_path / "run")
+    finally:
+        _faults(sandbox_env, None)
+    assert len(live(sandbox_env, "lag")["app"]) == 1
+    run_stage("teardown", params, run_dir=tmp_path / "run")
+    assert not any(live(sandbox_env, "lag").values())
+
+
+# -- kill points -----------------------------------------------------------------------------
+KILL_POINTS = [
+    f"{when}-create:okta_{kind}"
+    for kind in ("app", "group", "scope", "claim", "policy")
+    for when in ("before", "after")
+]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_kill_at_any_point_converges(
+    sandbox_env: dict[str, str], tmp_path: Path, point: str
+) -> None:
+    tag = "k" + point.split(":")[1].removeprefix("okta_")[:3] + point[0]
+    params = param_set(tmp_path, tag)
+    env = {**os.environ, "OKTALAB_FAILPOINT": point}
+    script = (
+        "import sys\nfrom oktalab.stages import run_stage\n"
+        "for s in sys.argv[3:]:\n    run_stage(s, sys.argv[1], run_dir=sys.argv[2])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(params), str(tmp_path / "run"), *OKTA_STAGES],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    rows = run_okta_stages(params, tmp_path / "run")  # the re-run
+    assert all(r.status != "failed" for r in rows), [
+        (r.step, r.detail) for r in rows if r.status == "failed"
+    ]
+    counts = {k: len(v) for k, v in live(sandbox_env, tag).items()}
+    assert counts == {"app": 1, "group": 1, "claim": 1, "scope": 1, "policy": 1}, counts
+    run_stage("teardown", params, run_dir=tmp_path / "run")
+    counts = {k: len(v) for k, v in live(sandbox_env, tag).items()}
+    assert counts == {"app": 0, "group": 0, "claim": 0, "scope": 0, "policy": 0}, counts
