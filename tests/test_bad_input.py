@@ -42,7 +42,7 @@ CASES: list[Case] = [
     ("redirect_uris", GUIDE1, "app.redirect_uris", ["http://-bad-.example.com/cb"], "app.redirect_uris"),
     ("redirect_uris", GUIDE1, "app.redirect_uris", ["http://[::zz]/cb"], "app.redirect_uris"),
     ("redirect_uris", GUIDE1, "app.redirect_uris", ["http://a/cb", "http://a/cb"], "app.redirect_uris"),
-    ("redirect_uris", GUIDE1, "app.redirect_uris", [], "app.redirect_uris"),
+    ("redirect_uris", GUIDE1, "app.redirect_uris", ["http://localhost:4000/cb#"], "app.redirect_uris"),
     ("redirect_uris", GUIDE1, "app.post_logout_redirect_uris", ["https://x.example/out#x"], "app.post_logout_redirect_uris"),
     ("redirect_uris", GUIDE1, "app.post_logout_redirect_uris", ["javascript:alert(1)"], "app.post_logout_redirect_uris"),
     ("redirect_uris", GUIDE1, "app.redirect_uris", "http://localhost:4000/cb", "app.redirect_uris"),
