@@ -621,6 +621,11 @@ class GatewayPortalParams(_Model):
     api_products: list[ApiProductParams] = Field(min_length=1)
     groups: list[PortalGroupParams] = Field(min_length=1)
     wait_seconds: float = Field(30, gt=0, le=600)
+    public_url: str | None = Field(
+        None,
+        description="the frontend's address behind a proxy (e.g. <jupyter>/proxy/<gateway port>"
+        "/portals/<namespace>/<name>); its /callback and /logout are registered too",
+    )
     verify_browser: bool = Field(True, description="step 5 in Chromium (skipped without it)")
     second_user: bool = Field(
         True, description="also sign in a user without the claims: no restricted product"
@@ -629,6 +634,7 @@ class GatewayPortalParams(_Model):
     _n = field_validator("namespace", "name", "route_table", "frontend_config")(
         lambda cls, v: _dns_label(v)
     )
+    _pub = field_validator("public_url")(lambda cls, v: _check_uri(v) if v else v)
 
     @field_validator("domain")
     @classmethod

@@ -245,17 +245,21 @@ class Context:
         portal = self.params.portal
         if not uris and (portal is not None or self.params.gateway_portal is not None):
             uris.append(self.portal_origin() + "/callback")
-        if portal is not None and portal.public_url:  # behind a proxy; direct access stays
-            proxied = portal.public_url.rstrip("/") + "/callback"
-            if proxied not in uris:
-                uris.append(proxied)
+        for section in (portal, self.params.gateway_portal):
+            if section is not None and section.public_url:  # behind a proxy; direct stays
+                proxied = section.public_url.rstrip("/") + "/callback"
+                if proxied not in uris:
+                    uris.append(proxied)
         return uris
 
     def post_logout_redirect_uris(self) -> list[str]:
         """Sign-out redirect URIs: from the parameters, or the guide-1 frontend's ``/logout``."""
         uris = list(self.params.app.post_logout_redirect_uris)
-        if not uris and self.params.gateway_portal is not None:
+        gp = self.params.gateway_portal
+        if not uris and gp is not None:
             uris.append(self.portal_origin() + "/logout")
+            if gp.public_url:
+                uris.append(gp.public_url.rstrip("/") + "/logout")
         return uris
 
     def close(self) -> None:

@@ -271,3 +271,30 @@ def test_portal_server_without_ext_auth_is_anonymous(
     with httpx.Client(base_url=devportal.url, headers={"Host": HOST}, timeout=5) as c:
         assert c.get("/v1/me", headers={"Authorization": f"Bearer {member}"}).status_code == 401
         assert c.get("/v1/apis", headers={"Authorization": f"Bearer {member}"}).json() == []
+
+
+def test_portal_through_jupyter_server_proxy(devportal: LiveGateway, signer: Signer) -> None:
+    """Behind the proxy the Host is Jupyter's: the portal is named by path, as guide 2's is."""
+    prefix = "/proxy/8123"
+    proxied = {
+        "Host": "jupyter.test:8888",
+        "X-Forwarded-Prefix": prefix,
+        "X-Forwarded-Context": prefix,
+    }
+    base = "/portals/gloo-mesh/dev-portal"
+    with httpx.Client(base_url=devportal.url, headers=proxied, timeout=5) as c:
+        r = c.get(base)
+        assert r.status_code == 302
+        assert r.headers["location"] == f"http://jupyter.test:8888{prefix}{base}/"
+        page = c.get(base + "/")
+        assert page.status_code == 200 and "code_challenge_method" in page.text
+        assert c.get(base + "/callback?code=x&state=y").status_code == 200
+        assert "VITE_CLIENT_ID" in c.get(base + "/config.json").json()
+        assert c.get(base + "/v1/apis").status_code == 403
+        member = signer.token(organization="oktalab", email_verified="true")
+        apis = c.get(base + "/v1/apis", headers={"Authorization": f"Bearer {member}"}).json()
+        assert {a["apiProductId"] for a in apis} == {"ratings", "reviews"}
+        assert c.get("/portals/gloo-mesh/no-such-portal/").status_code == 404
+    # a direct request (no proxy headers) is routed by Host, as before
+    with httpx.Client(base_url=devportal.url, timeout=5) as c:
+        assert c.get(base + "/config.json").status_code == 404

@@ -30,6 +30,7 @@ from .access import environment_products
 from .extauth import Decision, JwksCache, authorize
 from .model import (
     ADMIN,
+    APIM,
     NETWORKING,
     PORTAL,
     SECURITY,
@@ -402,6 +403,21 @@ def portal_by_path(snap: Snapshot, path: str) -> tuple[Obj, str, str] | None:
     return portal, f"{PORTALS_PATH}{ns}/{name}", "/" + rest
 
 
+def apim_portal_by_path(snap: Snapshot, path: str) -> tuple[str, str] | None:
+    """(the portal's first domain, the rest of the path) for ``/portals/<ns>/<name>[/rest]``
+    naming a Gloo Platform Portal (``apimanagement.gloo.solo.io``); rest is "" without the
+    trailing slash."""
+    if not path.startswith(PORTALS_PATH):
+        return None
+    ns, _, rest = path[len(PORTALS_PATH) :].partition("/")
+    name, slash, rest = rest.partition("/")
+    portal = snap.get(APIM, "portals", ns, name) if ns and name else None
+    domains = ((portal or {}).get("spec") or {}).get("domains") or []
+    if portal is None or not domains:
+        return None
+    return str(domains[0]), ("/" + rest) if slash else ""
+
+
 def public_base(request: Request, prefix: str) -> str:
     """``<proto>://<host><prefix>``: the browser's view of this server, from forwarded headers."""
     proto = request.headers.get("x-forwarded-proto") or request.url.scheme
@@ -468,6 +484,25 @@ class GatewayApp:
             inner = {**scope, "path": rest, "raw_path": rest.encode()}
             public = public_base(request, prefix + base)
             await self.portal_app()(portal, inner, receive, send, public=public)
+            return
+        platform = apim_portal_by_path(snap, request.url.path) if prefix is not None else None
+        if platform is not None:
+            # Gloo Platform Portal behind the proxy: the frontend and the portal API under
+            # /portals/<ns>/<name>/, served as if requested on the portal's domain
+            domain, rest = platform
+            if rest == "":
+                response = RedirectResponse(
+                    public_base(request, prefix or "") + request.url.path + "/",
+                    status_code=302,
+                    headers={"server": MESH_SERVER},
+                )
+                await response(scope, receive, send)
+                return
+            headers = [(k, v) for k, v in scope["headers"] if k != b"host"]
+            headers.append((b"host", domain.encode()))
+            inner = {**scope, "path": rest, "raw_path": rest.encode(), "headers": headers}
+            response = await self.mesh.handle(snap, Request(inner, receive))
+            await response(inner, receive, send)
             return
         if env is not None:
             response = self.serve_environment(snap, env, request)
