@@ -22,6 +22,7 @@ from oktalab import ParameterError
 from oktalab.runner import Runner
 
 GUIDE1 = yaml.safe_load((ROOT / "parameters" / "sandbox.yaml").read_text())
+GUIDE1_NO_PORTAL = {k: v for k, v in GUIDE1.items() if k != "portal"}
 GUIDE2 = yaml.safe_load((ROOT / "parameters" / "sandbox-portal.yaml").read_text())
 ZWSP = "\u200b"
 
@@ -43,6 +44,12 @@ CASES: list[Case] = [
     ("redirect_uris", GUIDE1, "app.redirect_uris", ["http://[::zz]/cb"], "app.redirect_uris"),
     ("redirect_uris", GUIDE1, "app.redirect_uris", ["http://a/cb", "http://a/cb"], "app.redirect_uris"),
     ("redirect_uris", GUIDE1, "app.redirect_uris", ["http://localhost:4000/cb#"], "app.redirect_uris"),
+    # guide 1's portal groups: a claim without a value, an unknown product, a group granting nothing
+    ("portal", GUIDE1, "portal.groups.0.claims", {"organization": None}, "portal.groups.0.claims"),
+    ("portal", GUIDE1, "portal.groups.0.products", ["no-such-product"], "portal"),
+    ("portal", GUIDE1, "portal.groups.0.products", [], "portal.groups.0.products"),
+    # no sign-in redirect URI and no portal frontend to derive one from
+    ("redirect_uris", GUIDE1_NO_PORTAL, "app.redirect_uris", [], "app.redirect_uris"),
     ("redirect_uris", GUIDE1, "app.post_logout_redirect_uris", ["https://x.example/out#x"], "app.post_logout_redirect_uris"),
     ("redirect_uris", GUIDE1, "app.post_logout_redirect_uris", ["javascript:alert(1)"], "app.post_logout_redirect_uris"),
     ("redirect_uris", GUIDE1, "app.redirect_uris", "http://localhost:4000/cb", "app.redirect_uris"),
