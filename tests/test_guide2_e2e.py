@@ -124,6 +124,47 @@ def test_sign_up_without_a_browser(both: dict, sandbox_env: dict[str, str], tmp_
     )
 
 
+WIDGET = ROOT / "tests" / "js" / "node_modules" / "@okta" / "okta-signin-widget" / "dist"
+
+
+def test_sign_up_through_okta_sign_in_widget(
+    both: dict, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    """portal_verify's browser driver against Okta's Sign-In Widget on the hosted page, as on an
+    Identity Engine org: username then password, and sign-up's profile, "Set up", new password."""
+    import json
+
+    import httpx
+
+    from oktalab import load_parameters, run_stage
+    from oktalab.web import browser_available
+
+    if not browser_available() or not (WIDGET / "js" / "okta-sign-in.min.js").is_file():
+        pytest.skip("needs Chromium, Playwright and `npm ci` in tests/js")
+    control = f"{sandbox_env['OKTA_ORG_URL']}/__sandbox/widget"
+    auth = {"Authorization": f"SSWS {sandbox_env['OKTA_API_TOKEN']}"}
+    assert httpx.post(control, json={"dir": str(WIDGET)}, headers=auth).status_code == 200
+    try:
+        ps = load_parameters(GUIDE2, {"portal_verify": {"driver": "browser"}})
+        run_dir = tmp_path / "r"
+        run_dir.mkdir()
+        state = (both["out"] / "guide2-sandbox" / "state.json").read_text()
+        (run_dir / "state.json").write_text(state)
+        client_id = json.loads(state)["app"]["client_id"]
+        hosted = httpx.get(
+            f"{sandbox_env['OKTA_ORG_URL']}/login/login.htm",
+            params={"fromURI": f"/oauth2/default/v1/authorize?client_id={client_id}"},
+        )
+        assert "okta-sign-in.min.js" in hosted.text  # the stage meets Okta's widget
+        result = run_stage("portal_verify", ps, run_dir=run_dir, raise_on_failure=False)
+    finally:
+        httpx.post(control, json={"dir": ""}, headers=auth)
+    rows = {r.step: r for r in result.rows}
+    assert result.ok, [r.as_dict() for r in result.rows if r.status != "ok"]
+    assert "via chromium" in rows["sign up"].detail
+    assert rows["signed in to portal"].status == "ok" and rows["user in group"].status == "ok"
+
+
 def test_each_teardown_leaves_the_other_guide_intact(
     both: dict, sandbox: dict[str, str], tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from . import idx
 from .errors import OktaApiError
 from .state import OrgState
+from .web import json_response, org_of, read_json, require_admin
 
 log = logging.getLogger("oktalab.sandbox.okta")
 ASSETS = "/assets/js/sdk/okta-signin-widget"
@@ -30,16 +31,21 @@ BUNDLE = "js/okta-sign-in.min.js"
 STYLES = "css/okta-sign-in.min.css"
 
 
-def widget_dir() -> Path | None:
-    """The widget's ``dist`` directory, if ``OKTALAB_SANDBOX_WIDGET_DIR`` points at one."""
-    raw = os.environ.get("OKTALAB_SANDBOX_WIDGET_DIR", "").strip()
-    if not raw:
-        return None
+def _dist(raw: str) -> Path | None:
     base = Path(raw)
     for candidate in (base, base / "dist", base / "@okta" / "okta-signin-widget" / "dist"):
         if (candidate / BUNDLE).is_file():
             return candidate.resolve()
     return None
+
+
+def widget_dir(org: OrgState | None = None) -> Path | None:
+    """The widget's ``dist`` directory: the one set with ``POST /__sandbox/widget``, else the one
+    ``OKTALAB_SANDBOX_WIDGET_DIR`` points at; None when neither holds the widget."""
+    raw = (org.meta("widget_dir") if org is not None else None) or os.environ.get(
+        "OKTALAB_SANDBOX_WIDGET_DIR", ""
+    ).strip()
+    return _dist(raw) if raw else None
 
 
 def check_environment() -> None:
@@ -55,7 +61,7 @@ def check_environment() -> None:
 
 
 def enabled(org: OrgState) -> bool:
-    return idx.pipeline(org) == "idx" and widget_dir() is not None
+    return idx.pipeline(org) == "idx" and widget_dir(org) is not None
 
 
 def signin_page(org: OrgState, from_uri: str, app_id: str) -> Response:
@@ -88,7 +94,7 @@ def signin_page(org: OrgState, from_uri: str, app_id: str) -> Response:
 
 
 async def asset(request: Request) -> Response:
-    base = widget_dir()
+    base = widget_dir(org_of(request))
     if base is None:
         raise OktaApiError("E0000007", f"Resource not found: {request.url.path}")
     target = (base / request.path_params["path"]).resolve()
@@ -97,4 +103,23 @@ async def asset(request: Request) -> Response:
     return FileResponse(target, headers={"Cache-Control": "public, max-age=3600"})
 
 
-routes = [Route(ASSETS + "/{path:path}", asset, methods=["GET"])]
+async def set_widget(request: Request) -> Response:
+    """Sandbox control: ``{"dir": "<widget dist or node_modules>"}`` shows Okta's widget on the
+    hosted page, ``{"dir": ""}`` goes back to the environment's choice (SSWS token)."""
+    require_admin(request)
+    body = await read_json(request, required=True)
+    raw = body.get("dir")
+    if not isinstance(raw, str) or (raw and _dist(raw) is None):
+        raise OktaApiError(
+            "E0000001", "dir", [f"dir: no {BUNDLE} of @okta/okta-signin-widget there"]
+        )
+    org = org_of(request)
+    org.set_meta("widget_dir", raw)
+    found = widget_dir(org)
+    return json_response({"dir": str(found) if found else None})
+
+
+routes = [
+    Route(ASSETS + "/{path:path}", asset, methods=["GET"]),
+    Route("/__sandbox/widget", set_widget, methods=["POST"]),
+]
