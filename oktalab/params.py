@@ -104,6 +104,28 @@ def _claim_name(value: str) -> str:
     return value
 
 
+def _route_labels(v: dict[str, str], empty: str) -> dict[str, str]:
+    """A label selector's labels: keys are qualified names, values label values (Kubernetes)."""
+    if not v:
+        raise ValueError(empty)
+    for key, value in v.items():
+        rules.qualified_name(key)
+        try:
+            rules.label_value(value)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    return v
+
+
+def _port_or_auto(v: Any) -> Any:
+    if v != "auto":
+        try:
+            rules.port(v)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or 'auto'") from None
+    return v
+
+
 def _regex(value: str) -> str:
     try:
         re.compile(value)
@@ -584,7 +606,7 @@ class PortalGroupParams(_Model):
 class WorkloadRef(_Model):
     name: str
     namespace: str
-    port: int = Field(gt=0, lt=65536)
+    port: Port
 
     _n = field_validator("name", "namespace")(lambda cls, v: _dns_label(v))
 
@@ -600,7 +622,7 @@ class GatewayPortalParams(_Model):
     namespace: str = "gloo-mesh"
     name: str = "developer-portal"
     domain: str = Field("portal.localhost", description="host of the frontend and portal API")
-    ingress_port: int | Literal["auto"] = Field(
+    ingress_port: Port | Literal["auto"] = Field(
         "auto", description="gateway port; auto = the port of $OKTALAB_GATEWAY_URL"
     )
     scheme: Literal["http", "https"] = "http"
@@ -636,19 +658,20 @@ class GatewayPortalParams(_Model):
     )
     _pub = field_validator("public_url")(lambda cls, v: _check_uri(v) if v else v)
 
+    _ip = field_validator("ingress_port", mode="before")(lambda cls, v: _port_or_auto(v))
+    _sc = field_validator("scopes")(lambda cls, v: _scopes(v))
+
     @field_validator("domain")
     @classmethod
     def _host(cls, v: str) -> str:
         if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", v):
             raise ValueError(f"expected a host name without scheme or port, got {v!r}")
-        return v
+        return rules.dns1123_subdomain(v, "a lower-case host name")
 
     @field_validator("route_labels")
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        if not v:
-            raise ValueError("expected at least one label (the ExtAuthPolicy selects by labels)")
-        return v
+        return _route_labels(v, "expected at least one label (the ExtAuthPolicy selects by labels)")
 
     @model_validator(mode="after")
     def _refs(self) -> GatewayPortalParams:
