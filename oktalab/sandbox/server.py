@@ -42,6 +42,7 @@ from .okta import OktaOrg, create_okta_app
 from .ports import bind_stable
 from .store import Database
 from .testhooks import with_test_hooks
+from .writes import WriteCounter, WriteCounts
 
 log = logging.getLogger("oktalab.sandbox")
 
@@ -299,7 +300,8 @@ async def serve(
     controllers = GlooControllers(store)
     controllers.start()
 
-    okta_app = with_test_hooks(org, create_okta_app(org))
+    writes = WriteCounts()
+    okta_app = with_test_hooks(org, WriteCounter(create_okta_app(org), writes, "okta"), writes)
     browser_urls: dict[str, str] = {}
     if public and public != url["okta"]:
         browser_urls[url["okta"]] = public
@@ -308,7 +310,9 @@ async def serve(
     counter = RequestCounter()
     apps = {
         "okta": counter.wrap("okta", okta_app),
-        "kube": counter.wrap("kube", create_kube_app(store, token=kube_token)),
+        "kube": counter.wrap(
+            "kube", WriteCounter(create_kube_app(store, token=kube_token), writes, "kube")
+        ),
         "gateway": counter.wrap("gateway", create_gateway_app(store, browser_urls)),
     }
     servers = {

@@ -5,6 +5,16 @@ the authorization server's real key but already expired, so the verification sta
 that the gateway answers 401 for expiry. No real org can do this (only it holds its key), so
 against a real org the check reads ``OKTALAB_EXPIRED_TOKEN_FILE`` or is skipped.
 Body: ``{"authorizationServer": "default", "clientId": "...", "username": "..."}``.
+
+``POST /__sandbox/next-key`` (SSWS) publishes the authorization server's NEXT signing key, as
+Okta does some weeks before an automatic rotation (its key-rotation concept page: "New keys
+are normally generated a few weeks before the rotation occurs"); a manual
+``credentials/lifecycle/keyRotate`` then makes it ACTIVE. Body: ``{"authorizationServer": id}``;
+answers the server's key list (``credentials/keys`` shape).
+
+``GET /__sandbox/writes`` (SSWS) answers the write requests the Okta and Kubernetes servers
+received (:mod:`oktalab.sandbox.writes`), so a test can prove that ``oktalab plan`` wrote
+nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from .okta import OktaOrg, apps as okta_apps, authz, tokens, users
+from .writes import WriteCounts
 
 
 def _error(status: int, code: str, summary: str) -> JSONResponse:
@@ -34,15 +45,26 @@ def _error(status: int, code: str, summary: str) -> JSONResponse:
     )
 
 
-def with_test_hooks(org: OktaOrg, okta_app: ASGIApp) -> ASGIApp:
-    async def expired_token(request: Request) -> JSONResponse:
+def with_test_hooks(org: OktaOrg, okta_app: ASGIApp, writes: WriteCounts | None = None) -> ASGIApp:
+    def refused(request: Request) -> JSONResponse | None:
         header = request.headers.get("authorization", "")
         if not header.startswith("SSWS ") or not org.check_api_token(header[5:].strip()):
             return _error(401, "E0000011", "Invalid token provided")
+        return None
+
+    async def body_of(request: Request) -> dict[str, Any] | JSONResponse:
+        if (no := refused(request)) is not None:
+            return no
         try:
             body: dict[str, Any] = await request.json()
         except ValueError:
             return _error(400, "E0000003", "The request body was not well-formed.")
+        return body
+
+    async def expired_token(request: Request) -> JSONResponse:
+        body = await body_of(request)
+        if isinstance(body, JSONResponse):
+            return body
         server = authz.resolve_server(org, str(body.get("authorizationServer") or "default"))
         app = okta_apps.find_by_client_id(org, str(body.get("clientId", "")))
         user = users.find_by_login(org, str(body.get("username", "")))
@@ -68,9 +90,26 @@ def with_test_hooks(org: OktaOrg, okta_app: ASGIApp) -> ASGIApp:
             }
         )
 
+    async def next_key(request: Request) -> JSONResponse:
+        body = await body_of(request)
+        if isinstance(body, JSONResponse):
+            return body
+        server = authz.resolve_server(org, str(body.get("authorizationServer") or "default"))
+        org.publish_next_key(server["id"])
+        return JSONResponse(
+            [{"status": status, **k.jwk()} for k, status in org.key_statuses(server["id"])]
+        )
+
+    async def write_counts(request: Request) -> JSONResponse:
+        if (no := refused(request)) is not None:
+            return no
+        return JSONResponse((writes or WriteCounts()).snapshot())
+
     return Starlette(
         routes=[
+            Route("/__sandbox/writes", write_counts, methods=["GET"]),
             Route("/__sandbox/expired-token", expired_token, methods=["POST"]),
+            Route("/__sandbox/next-key", next_key, methods=["POST"]),
             Mount("/", app=okta_app),
         ]
     )

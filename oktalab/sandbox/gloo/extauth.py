@@ -107,17 +107,23 @@ class Decision:
 
 
 DENY = 403
+UNKNOWN_KID = "no signing key matches the token kid"
 
 
 class JwksCache:
-    """Remote JWKS fetched server-side and kept for ``refreshInterval`` (default 5 minutes)."""
+    """Remote JWKS fetched server-side and kept for ``refreshInterval`` (default 5 minutes).
+
+    ``refresh=True`` refetches before the interval ends: the gateway does this once when a
+    token names a ``kid`` the cached set lacks, so a key rotation at the authorization server
+    (the new ACTIVE key) is picked up at the first token it signed.
+    """
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[float, Obj]] = {}
 
-    async def get(self, url: str, ttl: float = 300.0) -> Obj | None:
+    async def get(self, url: str, ttl: float = 300.0, *, refresh: bool = False) -> Obj | None:
         hit = self._cache.get(url)
-        if hit and time.monotonic() - hit[0] < ttl:
+        if hit and not refresh and time.monotonic() - hit[0] < ttl:
             return hit[1]
         try:
             async with httpx.AsyncClient(timeout=5.0) as client:
@@ -179,7 +185,7 @@ def check_jwt(token: str, jwks: Obj, jwt_cfg: Obj, atv: Obj) -> Decision:
     ]
     key_data = next((k for k in candidates if k["kid"] == kid), None)
     if key_data is None:
-        return Decision(DENY, "no signing key matches the token kid")
+        return Decision(DENY, UNKNOWN_KID)
     if key_data.get("alg") and key_data["alg"] != alg:
         return Decision(DENY, "token alg does not match the key")
     try:
@@ -262,6 +268,10 @@ async def authorize(headers: Any, spec: Obj, cache: JwksCache) -> Decision:
         if jwks is None:
             return Decision(DENY, "JWKS unavailable")
         decision = check_jwt(token, jwks, jwt_cfg, atv)
+        if decision.reason == UNKNOWN_KID and jwt_cfg.get("localJwks") is None:
+            fresh = await cache.get(remote["url"], ttl, refresh=True)
+            if fresh is not None:
+                decision = check_jwt(token, fresh, jwt_cfg, atv)
         if not decision.allowed:
             return decision
         upstream.update(decision.upstream_headers)

@@ -590,10 +590,8 @@ def deletable(ctx: rest.Ctx, server: dict[str, Any]) -> None:
 async def server_keys(request: Request) -> Response:
     ctx = rest.context(rest.resource(SERVER), request, "read", item=True)
     assert ctx.doc is not None
-    keys = ctx.org.signing_keys(ctx.doc["id"])
-    return json_response(
-        [{**k.jwk(), "status": "ACTIVE" if i == 0 else "EXPIRED"} for i, k in enumerate(keys)]
-    )
+    keys = ctx.org.key_statuses(ctx.doc["id"])
+    return json_response([{"status": status, **k.jwk()} for k, status in keys])
 
 
 async def rotate_keys(request: Request) -> Response:

@@ -52,7 +52,9 @@ CREATE TABLE IF NOT EXISTS okta_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 """
 
 _ALNUM = string.ascii_letters + string.digits
-KEEP_KEYS = 2  # keys published per authorization server: the active one and the previous one
+#: Key statuses of an authorization server, in the order Okta lists them
+#: (``GET /api/v1/authorizationServers/{id}/credentials/keys``, AuthorizationServerJsonWebKey).
+KEY_ORDER = ("ACTIVE", "NEXT", "EXPIRED")
 
 
 def new_id(prefix: str, length: int = 20) -> str:
@@ -243,30 +245,67 @@ class OrgState:
 
     # ---- signing keys --------------------------------------------------------------------------
     def signing_key(self, owner: str) -> SigningKey:
-        """The active key of an authorization server (``org`` = the org AS); created on demand."""
+        """The ACTIVE key of an authorization server (``org`` = the org AS); created on demand."""
         return self.signing_keys(owner)[0]
 
+    def key_statuses(self, owner: str) -> list[tuple[SigningKey, str]]:
+        """Published keys with their Okta status, ACTIVE first, then NEXT, then EXPIRED.
+
+        As Okta's management API documents them: the ACTIVE key signs; a NEXT key, once
+        generated, is published before it becomes active (so caches pick it up); the EXPIRED
+        key is the previous one, still published so tokens it signed keep verifying until
+        the next rotation drops it.
+        """
+        if owner not in self._keys:
+            docs = self.list("key", parent=owner)
+            if not docs:
+                docs = [self._new_key(owner, "ACTIVE")]
+            if not any(d.get("status") == "ACTIVE" for d in docs):  # stored before statuses
+                docs[-1]["status"] = "ACTIVE"
+                self.put("key", docs[-1]["kid"], docs[-1], parent=owner)
+            docs = sorted(
+                (d for d in docs if d.get("status") in KEY_ORDER),
+                key=lambda d: KEY_ORDER.index(d["status"]),
+            )
+            self._keys[owner] = [
+                (SigningKey(d["kid"], d["pem"].encode()), d["status"]) for d in docs
+            ]
+        return self._keys[owner]
+
     def signing_keys(self, owner: str) -> list[SigningKey]:
-        """Published keys, active first: after a rotation the previous key stays in the JWKS
-        (as in Okta) so tokens signed before the rotation still verify."""
-        if owner in self._keys:
-            return self._keys[owner]
-        docs = self.list("key", parent=owner)
-        if not docs:
-            docs = [self._new_key(owner)]
-        keys = [SigningKey(d["kid"], d["pem"].encode()) for d in reversed(docs[-KEEP_KEYS:])]
-        self._keys[owner] = keys
-        return keys
+        """The keys published in the JWKS (``jwks_uri``): ACTIVE, NEXT if generated, EXPIRED."""
+        return [k for k, _ in self.key_statuses(owner)]
 
     def key_by_kid(self, owner: str, kid: Any) -> SigningKey | None:
         return next((k for k in self.signing_keys(owner) if k.kid == kid), None)
 
     def rotate_key(self, owner: str) -> SigningKey:
-        self._new_key(owner)
+        """``keyRotate``: the ACTIVE key becomes EXPIRED (the older EXPIRED one is dropped),
+        the NEXT key (a new one if none was generated) becomes ACTIVE and signs from now on."""
+        self.key_statuses(owner)  # creates the first key; statuses of keys stored before them
+        docs = self.list("key", parent=owner)
+        nxt = next((d for d in docs if d.get("status") == "NEXT"), None)
+        for d in docs:
+            if d.get("status") in ("EXPIRED", None):
+                self.delete("key", d["kid"])
+            elif d.get("status") == "ACTIVE":
+                self.put("key", d["kid"], {**d, "status": "EXPIRED"}, parent=owner)
+        if nxt is not None:
+            self.put("key", nxt["kid"], {**nxt, "status": "ACTIVE"}, parent=owner)
+        else:
+            self._new_key(owner, "ACTIVE")
         self._keys.pop(owner, None)
         return self.signing_key(owner)
 
-    def _new_key(self, owner: str) -> dict[str, Any]:
+    def publish_next_key(self, owner: str) -> SigningKey:
+        """Generate and publish the NEXT key (what Okta does weeks before an AUTO rotation)."""
+        self.key_statuses(owner)
+        nxt = next((d for d in self.list("key", parent=owner) if d.get("status") == "NEXT"), None)
+        doc = nxt or self._new_key(owner, "NEXT")
+        self._keys.pop(owner, None)
+        return SigningKey(doc["kid"], doc["pem"].encode())
+
+    def _new_key(self, owner: str, status: str) -> dict[str, Any]:
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = private.private_bytes(
             serialization.Encoding.PEM,
@@ -274,7 +313,7 @@ class OrgState:
             serialization.NoEncryption(),
         )
         kid = secrets.token_urlsafe(32)
-        doc = {"kid": kid, "pem": pem.decode(), "created": now_iso()}
+        doc = {"kid": kid, "pem": pem.decode(), "created": now_iso(), "status": status}
         return self.put("key", kid, doc, parent=owner)
 
     def url(self, path: str) -> str:
