@@ -47,8 +47,23 @@ def jwks_inline(jwks: Obj) -> str:
     return json.dumps(jwks, separators=(",", ":"), sort_keys=True)
 
 
-def ext_auth_policy(p: ExtAuthParams, *, cluster: str, jwks: Obj, issuer: str | None = None) -> Obj:
-    jwt: Obj = {"localJwks": {"inlineString": jwks_inline(jwks)}}
+def ext_auth_policy(
+    p: ExtAuthParams,
+    *,
+    cluster: str,
+    jwks: Obj,
+    issuer: str | None = None,
+    jwks_uri: str | None = None,
+) -> Obj:
+    """The guide's ExtAuthPolicy. ``p.jwks == "remote"`` (and a ``jwks_uri``) sets Gloo's
+    ``jwt.remoteJwks.url`` instead of ``localJwks.inlineString`` (enterprise.gloo v1
+    ``JwtValidation``: a oneof; the ext-auth service refreshes a remote set every 5 minutes
+    by default)."""
+    jwt: Obj = (
+        {"remoteJwks": {"url": jwks_uri}}
+        if p.jwks == "remote" and jwks_uri
+        else {"localJwks": {"inlineString": jwks_inline(jwks)}}
+    )
     if p.issuer_check and issuer:
         jwt["issuer"] = issuer
     return {

@@ -332,6 +332,12 @@ class ExtAuthParams(_Model):
     policy_name: str = "oauth-okta"
     route_labels: dict[str, str] = Field(default_factory=lambda: {"oauth": "true"})
     issuer_check: bool = Field(False, description="also set jwt.issuer (the guide does not)")
+    jwks: Literal["inline", "remote"] = Field(
+        "inline",
+        description="inline: the JWKS read at apply time goes into localJwks (the guide); "
+        "remote: Gloo's remoteJwks fetches the authorization server's jwks_uri itself, so "
+        "a key rotation needs no re-run",
+    )
     wait_seconds: float = Field(30, gt=0, le=600)
 
     _n = field_validator("namespace", "server_name", "policy_name")(lambda cls, v: _dns_label(v))

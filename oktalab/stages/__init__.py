@@ -18,9 +18,9 @@ from ..errors import OktalabError, ParameterError, StageFailed
 from ..params import ALL_STAGES, ParameterSet, load_parameters
 from ..results import StageResult, write_rows
 from ..settings import Environment
-from .context import Context
+from .context import Context, Mode
 
-__all__ = ["STAGES", "Context", "run_stage"]
+__all__ = ["STAGES", "Context", "Mode", "run_stage"]
 
 STAGES = {name: f"oktalab.stages.{name}" for name in ALL_STAGES}
 
@@ -33,22 +33,39 @@ def run_stage(
     overrides: dict[str, Any] | None = None,
     env: Environment | None = None,
     raise_on_failure: bool = True,
+    mode: Mode = "apply",
 ) -> StageResult:
-    """Run one stage. Rows are written to ``run_dir/rows/<stage>.json`` whatever happens."""
+    """Run one stage. Rows are written to ``run_dir/rows/<stage>.json`` whatever happens.
+
+    ``mode`` ``plan`` or ``check`` runs the same stage without writes (see
+    :data:`oktalab.stages.context.Mode`); a stage that declares no such mode (its module's
+    ``MODES``) adds one ``skipped`` row instead of running.
+    """
     if stage not in STAGES:
         raise ParameterError(
             [("stage", f"unknown stage {stage!r}; expected one of {list(STAGES)}")]
         )
     ps = params if isinstance(params, ParameterSet) else load_parameters(params, overrides)
     rd = Path(run_dir) if run_dir else Path(os.environ.get("OKTALAB_RUN_DIR", f"runs/{ps.name}"))
-    ctx = Context(params=ps, run_dir=rd, env=env or Environment.load(target=ps.target))
+    ctx = Context(
+        params=ps,
+        run_dir=rd,
+        env=env or Environment.load(target=ps.target),
+        mode=mode,
+        param_file="" if isinstance(params, ParameterSet) else str(params),
+    )
     result = StageResult(stage=stage, parameter_set=ps.name)
     module = importlib.import_module(STAGES[stage])
     error: BaseException | None = None
     from .ownership import ForeignObject
 
     try:
-        module.run(ctx, result)
+        if mode in getattr(module, "MODES", ("apply",)):
+            module.run(ctx, result)
+        else:
+            result.add(
+                "stage", "Stage", stage, "checked", "skipped", f"this stage has no {mode} mode yet"
+            )
     except ForeignObject as exc:  # the row names the object, its owner and the differences
         error = exc
         result.add(exc.step, exc.kind, exc.name, "checked", "failed", exc.detail)
@@ -68,7 +85,8 @@ def run_stage(
         )
     finally:
         write_rows(rd / "rows" / f"{stage}.json", result.rows)
-        ctx.save()
+        if ctx.writes:
+            ctx.save()
         ctx.close()
     if error is not None and raise_on_failure:
         raise StageFailed(stage, error) from error

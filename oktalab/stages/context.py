@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ..kube import Kube
@@ -199,12 +199,21 @@ def _write_atomic(path: Path, entries: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
+#: How a stage runs (DESIGN "one write path, three modes"): ``apply`` writes; ``plan`` reads
+#: and dry-runs (Okta: reads only; Kubernetes: server-side apply with ``dryRun=All``) and
+#: reports what would change; ``check`` does the same reads, reports drift as failures and
+#: runs the verifications that make no write.
+Mode = Literal["apply", "plan", "check"]
+
+
 @dataclass
 class Context:
     params: ParameterSet
     run_dir: Path
     env: Environment
     state: dict[str, Any] = field(default_factory=dict)
+    mode: Mode = "apply"
+    param_file: str = ""
     _okta: OktaClient | None = None
     _kube: Kube | None = None
     _ledger: Ledger | None = None
@@ -217,6 +226,15 @@ class Context:
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=1, sort_keys=True))
+
+    @property
+    def writes(self) -> bool:
+        """True in ``apply`` mode only: ``plan`` and ``check`` never write."""
+        return self.mode == "apply"
+
+    def repair(self, stage: str) -> str:
+        """The command that puts ``stage``'s objects back as the parameters say."""
+        return f"oktalab run {self.param_file or 'PARAMS.yaml'} --stages {stage}"
 
     def gateway_url(self) -> str | None:
         return (self.params.verify.gateway_url or self.env.gateway_url or "").rstrip("/") or None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from ..errors import KubeAPIError
-from ..kube import ApplyConflict, KindNotServed, NotOwnedError, Obj
+from ..kube import ApplyConflict, ApplyResult, KindNotServed, NotOwnedError, Obj, kind_is_secret
 from ..results import StageResult
 from .context import Context
 
@@ -33,6 +33,67 @@ def prior_state(obj: Obj) -> Obj:
     return out
 
 
+def _summary(value: object) -> str:
+    """A short, readable form of one field value (a JWKS string shows its key IDs)."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("keys"), list):
+            kids = [str(k.get("kid")) for k in doc["keys"] if isinstance(k, dict)]
+            return "JWKS kids [" + ", ".join(kids) + "]"
+        text = value
+    else:
+        text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _get_path(obj: object, path: str) -> object:
+    for part in path.strip(".").split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _leaves(before: object, after: object, path: str) -> list[tuple[str, object, object]]:
+    """(path, old, new) at the deepest level where they differ; lists of equal length are
+    compared item by item (``path[i]``)."""
+    if before == after:
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [
+            leaf
+            for key in sorted(set(before) | set(after))
+            for leaf in _leaves(before.get(key), after.get(key), f"{path}.{key}")
+        ]
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [
+            leaf
+            for i, (b, a) in enumerate(zip(before, after, strict=True))
+            for leaf in _leaves(b, a, f"{path}[{i}]")
+        ]
+    return [(path, before, after)]
+
+
+def field_diff(before: Obj | None, after: Obj, paths: tuple[str, ...], *, secret: bool) -> str:
+    """``path: old -> new`` for each changed leaf; a Secret's ``data``/``stringData`` values
+    are shown as ``(masked)``, never as text. ``create`` when there is no ``before``."""
+    if before is None:
+        return "create"
+    parts = []
+    for path in paths:
+        if secret and path.split(".")[1:2] in (["data"], ["stringData"]):
+            parts.append(f"{path}: (masked) -> (masked)")
+            continue
+        for leaf, old, new in _leaves(_get_path(before, path), _get_path(after, path), path):
+            parts.append(f"{leaf}: {_summary(old)} -> {_summary(new)}")
+    return "; ".join(parts)
+
+
 def apply_object(
     ctx: Context, result: StageResult, manifest: Obj, *, detail: str = ""
 ) -> Obj | None:
@@ -40,7 +101,12 @@ def apply_object(
 
     A refusal (not owned, a conflict with another field manager, a field the server does not
     know, a kind that is not installed) adds a ``failed`` row naming the object, and nothing
-    is written.
+    is written. In ``plan`` and ``check`` modes the apply is a server-side dry run
+    (``dryRun=All``): ``plan`` adds an ``action: planned`` row whose detail starts with
+    ``create`` / ``update`` (with a field-level diff, Secret values masked) / ``unchanged``;
+    ``check`` adds a ``checked`` row that fails when the live object differs from the
+    parameters (drift), naming the fields and the command that repairs it. Both return the
+    live object (None when it does not exist).
     """
     kind = manifest["kind"]
     meta = manifest["metadata"]
@@ -56,12 +122,16 @@ def apply_object(
             prior=json.dumps(prior_state(prior), sort_keys=True),
         )
 
+    before = (
+        None if ctx.writes else ctx.kube.get(kind, name, ns, api_version=manifest.get("apiVersion"))
+    )
     with result.timed() as t:
         try:
             res = ctx.kube.apply_owned(
                 manifest,
                 ps.name,
                 adopt=ps.adopts(kind, name, ns),
+                dry_run=not ctx.writes,
                 force=ps.kubernetes.force_conflicts,
                 on_adopt=record,
             )
@@ -89,6 +159,8 @@ def apply_object(
                 raise
             result.add("apply", kind, label, "unchanged", "failed", str(exc), seconds=t["s"])
             return None
+    if not ctx.writes:
+        return _report_dry_run(ctx, result, manifest, before, res, t["s"])
     if (
         res.action == "unchanged"
         and not res.live.get("metadata", {}).get("labels", {}).get("oktalab.io/parameter-set")
@@ -99,3 +171,35 @@ def apply_object(
         detail = (detail + "; " if detail else "") + "changed " + ", ".join(res.changed[:8])
     result.add("apply", kind, label, res.action, detail=detail, seconds=t["s"])
     return res.live
+
+
+def _report_dry_run(
+    ctx: Context,
+    result: StageResult,
+    manifest: Obj,
+    before: Obj | None,
+    res: ApplyResult,
+    seconds: float,
+) -> Obj | None:
+    kind, meta = manifest["kind"], manifest["metadata"]
+    label = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+    diff = field_diff(before, res.live, res.changed, secret=kind_is_secret(manifest))
+    verb = {"created": "create", "updated": "update", "adopted": "adopt"}.get(res.action)
+    if ctx.mode == "plan":
+        text = "unchanged" if verb is None else (verb if verb == "create" else f"{verb}: {diff}")
+        result.add("plan", kind, label, "planned", detail=text, seconds=seconds)
+        return before
+    if verb is None:
+        result.add("drift", kind, label, "checked", detail="as the parameters say", seconds=seconds)
+    else:
+        what = "missing" if before is None else f"differs from the parameters ({diff})"
+        result.add(
+            "drift",
+            kind,
+            label,
+            "checked",
+            "failed",
+            f"{what}; repair: {ctx.repair(result.stage)}",
+            seconds=seconds,
+        )
+    return before
