@@ -48,11 +48,13 @@ def test_reports_and_executed_notebooks(first_run: dict) -> None:
 
 def test_gateway_checks_have_the_ext_auth_codes(first_run: dict) -> None:
     checks = {r["step"]: r for r in first_run["rows"] if r["kind"] == "GatewayCheck"}
-    assert checks["no token"]["detail"] == "expected 403, got 403"
-    assert checks["tampered token"]["detail"] == "expected 403, got 403"
-    assert checks["expired token"]["detail"] == "expected 401, got 401"
-    assert checks["valid token"]["detail"] == "expected 200, got 200"
-    assert checks["open route, no token"]["detail"] == "expected 200, got 200"
+    # each check names the cause as the gateway sees it (issue 15)
+    assert checks["no token"]["detail"] == "expected 403, got 403: no token"
+    assert checks["tampered token"]["detail"] == "expected 403, got 403: bad signature"
+    assert checks["expired token"]["detail"].startswith("expected 401, got 401: expired ")
+    assert checks["expired token"]["detail"].endswith("s ago")
+    assert checks["valid token"]["detail"] == "expected 200, got 200: valid signature and times"
+    assert checks["open route, no token"]["detail"] == "expected 200, got 200: open route"
 
 
 def test_no_secret_in_outputs(first_run: dict, sandbox: dict[str, str]) -> None:

@@ -10,17 +10,93 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import jwt
 
 from .. import oidc
 from ..errors import OktalabError
+from ..kube import gmg_state
 from ..results import StageResult
 from . import portal_browser
 from .context import Context
+from .extauth import inlined_jwks
 
 STAGE = "verify"
+MODES = ("apply", "check")  # verification writes nothing: the same checks serve ``check``
+
+
+def token_cause(token: str | None, keys: dict[str, Any] | None, published: set[str]) -> str:
+    """How Gloo's ext-auth service sees ``token`` with the key set ``keys`` (its JWKS).
+
+    The order is the service's (enterprise.gloo v1 ``JwtValidation``): a bearer token must be
+    present and parse; its ``kid`` must name a key of the set; the signature must verify;
+    ``exp`` must be in the future. ``published`` are the kids the org serves now, to say
+    whether an unknown kid is the policy's fault (stale) or the token's.
+    """
+    if not token:
+        return "no token"
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return "malformed token (not a JWS)"
+    kid = header.get("kid")
+    if keys is None:
+        return "the gateway's key set could not be read"
+    key = next((k for k in keys.get("keys") or [] if k.get("kid") == kid), None)
+    if key is None:
+        where = (
+            "the org still publishes it (the policy's keys are stale)"
+            if kid in published
+            else "the org does not publish it"
+        )
+        return f"unknown kid {kid}: {where}"
+    try:
+        jwt.decode(
+            token,
+            jwt.PyJWK(key).key,
+            algorithms=[str(header.get("alg", "RS256"))],
+            options={"verify_exp": False, "verify_aud": False, "verify_iat": False},
+        )
+    except jwt.InvalidSignatureError:
+        return "bad signature"
+    except jwt.PyJWTError as exc:
+        return f"rejected: {exc}"
+    exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    if isinstance(exp, int | float) and exp <= time.time():
+        return f"expired {time.time() - exp:.0f}s ago"
+    return "valid signature and times"
+
+
+def policy_cause(ctx: Context) -> tuple[str | None, dict[str, Any] | None]:
+    """What the gateway enforces on the protected route: (a policy-level cause of refusal or
+    None, the key set the policy validates with)."""
+    p = ctx.params.extauth
+    policy = ctx.kube.get("ExtAuthPolicy", p.policy_name, p.namespace)
+    if policy is None:
+        return (
+            f"route not selected by any policy (ExtAuthPolicy {p.namespace}/{p.policy_name} is missing)",
+            None,
+        )
+    approval, message, _ = gmg_state(policy)
+    jwts = inlined_jwks(policy)
+    keys: dict[str, Any] | None = None
+    for j in jwts:
+        try:
+            if "remoteJwks" in j:
+                keys = oidc.fetch_jwks(str((j.get("remoteJwks") or {}).get("url", "")))
+            else:
+                keys = json.loads(str((j.get("localJwks") or {}).get("inlineString", "")))
+        except (OktalabError, httpx.HTTPError, ValueError):
+            keys = None
+    if approval != "ACCEPTED":
+        return f"policy not ACCEPTED ({approval}{': ' + message if message else ''})", keys
+    if (policy.get("status") or {}).get("numSelectedRoutes") == 0:
+        return f"route not selected by any policy (no route carries {p.route_labels})", keys
+    return None, keys
 
 
 def tamper(token: str) -> str:
@@ -87,6 +163,17 @@ def run(ctx: Context, result: StageResult) -> None:
     good = tokens.access_token.reveal()
     headers = {"Host": v.host} if v.host else {}
     protected = gateway + v.protected_path
+    published = {str(k.get("kid")) for k in oidc.signing_keys(oidc.fetch_jwks(meta.jwks_uri))}
+    try:
+        refused_by_policy, policy_keys = policy_cause(ctx)
+    except OktalabError as exc:
+        refused_by_policy, policy_keys = f"the policy could not be read: {exc}", None
+
+    def cause(url: str, token: str | None) -> str:
+        if url != protected:
+            return "open route"
+        token_view = token_cause(token, policy_keys, published)
+        return f"{refused_by_policy}; token: {token_view}" if refused_by_policy else token_view
 
     def check(step: str, url: str, token: str | None, expect: int) -> None:
         h = dict(headers)
@@ -105,7 +192,7 @@ def run(ctx: Context, result: StageResult) -> None:
             url.removeprefix(gateway),
             "checked",
             "ok" if ok else "failed",
-            f"expected {expect}, got {got}",
+            f"expected {expect}, got {got}: {cause(url, token)}",
             seconds=t["s"],
         )
 
