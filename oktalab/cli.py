@@ -52,6 +52,32 @@ def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
     return report.exit_code
 
 
+def _cmd_mode(args: argparse.Namespace) -> int:
+    from .modes import exit_code, run_mode
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    report = run_mode(
+        args.params or [DEFAULT_PARAMS],
+        mode=args.command,
+        out_dir=args.out or f"runs/{args.command}",
+        state_from=getattr(args, "state_from", "runs/latest"),
+        sandbox_state_dir=args.state_dir,
+        stages=stages,
+    )
+    print(format_table(report.rows))
+    print()
+    code = exit_code(args.command, report.rows)
+    verdict = {
+        0: "nothing to change" if args.command == "plan" else "no drift",
+        2: "changes planned",
+    }
+    print(
+        f"{len(report.rows)} rows, {verdict.get(code, f'{report.failed} row(s) failed')}. "
+        f"Reports: {report.paths['json']}, {report.paths['csv']}, {report.paths['html']}"
+    )
+    return code
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
     from .params import ParameterSet, load_parameters
 
@@ -159,6 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stages", help="comma-separated stages to run (default: the guide's stages)")
     td = sub.add_parser("teardown", help="remove what the stages created, and only that")
     common(td)
+    for name, text in (
+        ("plan", "show what a run would change, writing nothing (exit 2 when something would)"),
+        ("check", "read-only drift and health check of what a run created (exit 1 on drift)"),
+    ):
+        mp = sub.add_parser(name, help=text)
+        common(mp)
+        mp.set_defaults(out=None)
+        mp.add_argument("--stages", help="comma-separated stages (default: the guide's stages)")
+        mp.add_argument(
+            "--from",
+            dest="state_from",
+            default="runs/latest",
+            help="run folder whose state.json (app ids, never secrets) to use (default: runs/latest)",
+        )
 
     pp = sub.add_parser("params", help="validate a parameter file, or print the parameter schema")
     pp.add_argument("file", nargs="?")
@@ -200,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "teardown":
             return _cmd_run(args, teardown=True)
+        if args.command in ("plan", "check"):
+            return _cmd_mode(args)
         if args.command == "params":
             return _cmd_params(args)
         if args.command == "info":
