@@ -17,9 +17,8 @@ from .results import format_table
 DEFAULT_PARAMS = " and ".join(DEFAULT_SETS) + " (packaged: both guides on the sandbox)"
 
 
-def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
+def _adopt_args(args: argparse.Namespace) -> None:
     from .params import ADOPT_ENV, adopt_from_env, parse_adopt
-    from .runner import Runner
 
     if args.adopt:
         problems = []
@@ -35,6 +34,11 @@ def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
         merged = adopt_from_env() + [e for e in args.adopt if e not in adopt_from_env()]
         os.environ[ADOPT_ENV] = json.dumps(merged)
 
+
+def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
+    from .runner import Runner
+
+    _adopt_args(args)
     files: list[str | Path] = list(args.params) or list(default_parameter_files())
     stages = (
         [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -55,9 +59,10 @@ def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
 def _cmd_mode(args: argparse.Namespace) -> int:
     from .modes import exit_code, run_mode
 
+    _adopt_args(args)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     report = run_mode(
-        args.params or [DEFAULT_PARAMS],
+        list(args.params) or list(default_parameter_files()),
         mode=args.command,
         out_dir=args.out or f"runs/{args.command}",
         state_from=getattr(args, "state_from", "runs/latest"),
