@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -130,34 +132,54 @@ def test_a_failing_check_fails_the_run(
     assert td.returncode == 0, td.stdout + td.stderr
 
 
-def test_bad_jwks_is_refused_before_applying(sandbox_env: dict[str, str], tmp_path: Path) -> None:
-    """A JWKS holding only encryption keys (the guide's second sample) is never applied."""
+def test_bad_jwks_is_refused_before_applying(
+    sandbox_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JWKS holding only encryption keys (the guide's second sample), published by the
+    authorization server itself, is never applied. The stage reads the JWKS from the server
+    at every run, so the server here is a small real one on loopback that publishes it."""
     from oktalab import load_parameters, run_stage
 
-    ps = load_parameters(
-        PARAMS, {"name": "guide1-badjwks", "extauth": {"policy_name": "oauth-badjwks"}}
-    )
-    run_dir = tmp_path / "r"
-    run_dir.mkdir()
-    (run_dir / "state.json").write_text(
-        json.dumps(
-            {
-                "jwks": {
-                    "keys": [
-                        {
-                            "kid": "x",
-                            "kty": "RSA",
-                            "alg": "RSA-OAEP",
-                            "use": "enc",
-                            "n": "AQAB",
-                            "e": "AQAB",
-                        }
-                    ]
-                }
+    bad = {
+        "keys": [
+            {"kid": "x", "kty": "RSA", "alg": "RSA-OAEP", "use": "enc", "n": "AQAB", "e": "AQAB"}
+        ]
+    }
+
+    class Issuer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            base = f"http://127.0.0.1:{self.server.server_address[1]}/oauth2/default"
+            docs = {
+                "/oauth2/default/.well-known/openid-configuration": {
+                    "issuer": base,
+                    "authorization_endpoint": base + "/v1/authorize",
+                    "token_endpoint": base + "/v1/token",
+                    "jwks_uri": base + "/v1/keys",
+                },
+                "/oauth2/default/v1/keys": bad,
             }
+            body = json.dumps(docs.get(self.path, {})).encode()
+            self.send_response(200 if self.path in docs else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Issuer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("OKTA_ORG_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        ps = load_parameters(
+            PARAMS, {"name": "guide1-badjwks", "extauth": {"policy_name": "oauth-badjwks"}}
         )
-    )
-    result = run_stage("extauth", ps, run_dir=run_dir, raise_on_failure=False)
+        result = run_stage("extauth", ps, run_dir=tmp_path / "r", raise_on_failure=False)
+    finally:
+        server.shutdown()
+        server.server_close()
     failed = [r for r in result.rows if r.status == "failed"]
     assert failed and "no signing keys" in failed[0].detail
     assert not any(r.kind == "ExtAuthPolicy" for r in result.rows)

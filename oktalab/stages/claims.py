@@ -10,9 +10,11 @@ from ..failpoints import failpoint
 from ..params import ClaimParams
 from ..results import StageResult
 from .context import Context
+from .kubeobjects import field_diff
 from .ownership import foreign_write, take
 
 STAGE = "claims"
+MODES = ("apply", "plan", "check")
 
 
 def desired_claim(c: ClaimParams) -> dict[str, Any]:
@@ -54,8 +56,14 @@ def ensure_claims(
         existing.setdefault((live["name"], live.get("claimType", "")), live)
     for c in claims:
         want = desired_claim(c)
+        have = existing.get((c.name, c.claim_type))
+        if not ctx.writes:
+            diffs = [] if have is None else _claim_diff(want, have)
+            change = "create" if have is None else ("update" if diffs else None)
+            diff = "" if have is None else field_diff(have, want, tuple(diffs), secret=False)
+            ctx.dry_row(result, "AuthorizationServerClaim", c.name, change, diff)
+            continue
         with result.timed() as t:
-            have = existing.get((c.name, c.claim_type))
             if have is None:
                 ctx.ledger.intend("okta_claim", c.name, server=server_id)
                 failpoint("before-create:okta_claim")
@@ -105,6 +113,10 @@ def remove_dropped(
         if entry.get("server", server_id) != server_id or entry["name"] in wanted:
             continue
         path = "claims" if kind == "okta_claim" else "scopes"
+        if not ctx.writes:
+            change = "restore" if entry["status"] == "adopted" else "delete"
+            ctx.dry_row(result, row_kind, entry["name"], change, "no longer in the parameters")
+            continue
         with result.timed() as t:
             try:
                 if entry["status"] == "adopted":
@@ -191,7 +203,8 @@ def run(ctx: Context, result: StageResult) -> None:
         {c.name for c in ps.claims},
     )
     remove_dropped(ctx, result, server_id, "okta_scope", "AuthorizationServerScope", set(ps.scopes))
-    preview_tokens(ctx, result, meta, jwks, kids)
+    if ctx.mode != "plan":  # a sign-in: a check, nothing to plan
+        preview_tokens(ctx, result, meta, jwks, kids)
 
 
 def ensure_scopes(ctx: Context, result: StageResult, server_id: str) -> None:
@@ -199,6 +212,11 @@ def ensure_scopes(ctx: Context, result: StageResult, server_id: str) -> None:
         return
     existing = {s["name"]: s for s in ctx.okta.scopes(server_id)}
     for name in ctx.params.scopes:
+        if not ctx.writes:
+            ctx.dry_row(
+                result, "AuthorizationServerScope", name, None if name in existing else "create"
+            )
+            continue
         with result.timed() as t:
             if name in existing:
                 ownership = take(
@@ -235,6 +253,12 @@ def ensure_scopes(ctx: Context, result: StageResult, server_id: str) -> None:
 def ensure_group(ctx: Context, result: StageResult) -> None:
     g = ctx.params.group
     assert g is not None
+    if not ctx.writes:
+        found = ctx.okta.find_group(g.name)
+        ctx.dry_row(result, "Group", g.name, None if found else "create")
+        if found:
+            ctx.state["group"] = {"id": found["id"], "name": g.name}
+        return
     with result.timed() as t:
         group = None
         rid = ctx.ledger.recorded_id("okta_group", g.name)
@@ -299,6 +323,13 @@ def ensure_app_groups_claim(ctx: Context, result: StageResult, issuer: str) -> N
         "groupFilterType": c.filter_type,
         "value": c.value,
     }
+    if not ctx.writes:
+        have = ctx.okta.app_groups_claim(app["id"])
+        diffs = tuple(k for k, v in want.items() if have.get(k) != v)
+        change = None if not diffs else ("create" if not have.get("name") else "update")
+        diff = field_diff(have, want, diffs, secret=False) if change == "update" else ""
+        ctx.dry_row(result, "AppGroupsClaim", f"{app['label']}: {c.name}", change, diff)
+        return
     with result.timed() as t:
         have = ctx.okta.app_groups_claim(app["id"])
         if all(have.get(k) == v for k, v in want.items()):

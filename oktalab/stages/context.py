@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from ..kube import Kube
 from ..okta import OktaClient
 from ..params import ParameterSet
+from ..results import StageResult
 from ..settings import Environment
 
 
@@ -235,6 +236,46 @@ class Context:
     def repair(self, stage: str) -> str:
         """The command that puts ``stage``'s objects back as the parameters say."""
         return f"oktalab run {self.param_file or 'PARAMS.yaml'} --stages {stage}"
+
+    def dry_row(
+        self,
+        result: StageResult,
+        kind: str,
+        name: str,
+        change: str | None,
+        diff: str = "",
+        seconds: float = 0.0,
+    ) -> None:
+        """The row of one object in ``plan`` or ``check`` mode.
+
+        ``change`` is what ``apply`` would do: ``create``, ``update``, ``adopt``, ``delete``,
+        ``restore`` (an adopted object given back) or None
+        (nothing). ``plan``: an ``action: planned`` row, detail ``unchanged`` / ``create`` /
+        ``update: <diff>``. ``check``: ``checked``, failed on any change (``missing`` or
+        ``differs from the parameters (<diff>)``) with the command that repairs it.
+        """
+        if self.mode == "plan":
+            text = "unchanged" if change is None else (f"{change}: {diff}" if diff else change)
+            result.add("plan", kind, name, "planned", detail=text, seconds=seconds)
+        elif change is None:
+            result.add(
+                "drift", kind, name, "checked", detail="as the parameters say", seconds=seconds
+            )
+        else:
+            what = {
+                "create": "missing",
+                "delete": "no longer in the parameters",
+                "restore": "adopted, no longer in the parameters",
+            }.get(change, f"differs from the parameters ({diff})")
+            result.add(
+                "drift",
+                kind,
+                name,
+                "checked",
+                "failed",
+                f"{what}; repair: {self.repair(result.stage)}",
+                seconds=seconds,
+            )
 
     def gateway_url(self) -> str | None:
         return (self.params.verify.gateway_url or self.env.gateway_url or "").rstrip("/") or None

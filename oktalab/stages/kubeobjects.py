@@ -48,7 +48,7 @@ def _summary(value: object) -> str:
         text = value
     else:
         text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _get_path(obj: object, path: str) -> object:
@@ -183,23 +183,11 @@ def _report_dry_run(
 ) -> Obj | None:
     kind, meta = manifest["kind"], manifest["metadata"]
     label = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
-    diff = field_diff(before, res.live, res.changed, secret=kind_is_secret(manifest))
-    verb = {"created": "create", "updated": "update", "adopted": "adopt"}.get(res.action)
-    if ctx.mode == "plan":
-        text = "unchanged" if verb is None else (verb if verb == "create" else f"{verb}: {diff}")
-        result.add("plan", kind, label, "planned", detail=text, seconds=seconds)
-        return before
-    if verb is None:
-        result.add("drift", kind, label, "checked", detail="as the parameters say", seconds=seconds)
-    else:
-        what = "missing" if before is None else f"differs from the parameters ({diff})"
-        result.add(
-            "drift",
-            kind,
-            label,
-            "checked",
-            "failed",
-            f"{what}; repair: {ctx.repair(result.stage)}",
-            seconds=seconds,
-        )
+    change = {"created": "create", "updated": "update", "adopted": "adopt"}.get(res.action)
+    diff = (
+        ""
+        if change in (None, "create")
+        else field_diff(before, res.live, res.changed, secret=kind_is_secret(manifest))
+    )
+    ctx.dry_row(result, kind, label, change, diff, seconds)
     return before

@@ -16,9 +16,11 @@ from ..results import StageResult
 from ..settings import Secret
 from . import trusted_origins
 from .context import Context
+from .kubeobjects import field_diff
 from .ownership import ForeignObject, foreign_write, take
 
 STAGE = "okta_app"
+MODES = ("apply", "plan", "check")
 
 
 def desired_app(
@@ -110,6 +112,9 @@ def run(ctx: Context, result: StageResult) -> None:
         # Okta's embedded sign-in (interaction code flow) needs the grant on the app
         want["settings"]["oauthClient"]["grant_types"].append("interaction_code")
 
+    if not ctx.writes:
+        _dry_run(ctx, result, want)
+        return
     with result.timed() as t:
         app = find_app(ctx, p.label)
         if app is None:
@@ -194,6 +199,31 @@ def run(ctx: Context, result: StageResult) -> None:
         trusted_origins.ensure(ctx, result, ctx.redirect_uris())
 
 
+def _dry_run(ctx: Context, result: StageResult, want: dict[str, Any]) -> None:
+    """Plan / check: read the app, its Everyone assignment and Trusted Origins; write nothing."""
+    p = ctx.params.app
+    with result.timed() as t:
+        app = find_app(ctx, p.label)
+        diffs = [] if app is None else _differences(want, app)
+    change = "create" if app is None else ("update" if diffs else None)
+    diff = field_diff(app, want, tuple(diffs), secret=False) if app is not None else ""
+    ctx.dry_row(result, "OktaApp", p.label, change, diff, t["s"])
+    if app is None:
+        return
+    ctx.state["app"] = {
+        "id": app["id"],
+        "client_id": app["credentials"]["oauthClient"]["client_id"],
+        "label": p.label,
+        "type": p.type,
+    }
+    if p.assign_everyone:
+        assign_group(
+            ctx, result, "assign Everyone", app, ctx.okta.everyone_group()["id"], "Everyone"
+        )
+    if p.type == "browser":
+        trusted_origins.ensure(ctx, result, ctx.redirect_uris())
+
+
 def _signs_in_through_idx(ctx: Context) -> bool:
     """Whether the token preview and gateway checks will use the Identity Engine flow."""
     if ctx.params.sign_in == "authn" or not ctx.env.okta_org_url:
@@ -214,7 +244,13 @@ def assign_group(
 ) -> None:
     """Assign a group to the app unless it already is (Okta's PUT is idempotent; the row is not)."""
     with result.timed() as t:
-        if group_id in {g["id"] for g in ctx.okta.app_groups(app["id"])}:
+        assigned = group_id in {g["id"] for g in ctx.okta.app_groups(app["id"])}
+    if not ctx.writes:
+        name = f"{app['label']} -> {group_name}"
+        ctx.dry_row(result, "AppGroupAssignment", name, None if assigned else "create")
+        return
+    with result.timed() as t:
+        if assigned:
             action = "unchanged"
         elif not ctx.ledger.owns("okta_app", app["id"]):
             raise foreign_write(

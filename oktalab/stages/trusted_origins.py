@@ -81,6 +81,13 @@ def ensure(ctx: Context, result: StageResult, redirect_uris: list[str]) -> None:
             found = next((o for o in existing if origin_of(o.get("origin", "")) == origin), None)
             scopes = {s.get("type") for s in (found or {}).get("scopes") or []}
             status, detail = "ok", ""
+            if not ctx.writes:
+                if found is None or "CORS" not in scopes:
+                    change = "create" if found is None else "update"
+                    ctx.dry_row(result, "TrustedOrigin", origin, change, "scopes + CORS")
+                else:
+                    ctx.dry_row(result, "TrustedOrigin", origin, None)
+                continue
             if found is None:
                 made = okta.create_trusted_origin(
                     {"name": name, "origin": origin, "scopes": [{"type": s} for s in SCOPES]}
@@ -108,6 +115,8 @@ def ensure(ctx: Context, result: StageResult, redirect_uris: list[str]) -> None:
             "trusted origin", "TrustedOrigin", origin, action, status, detail, seconds=t["s"]
         )
 
+    if ctx.mode == "plan":
+        return
     assert ctx.env.okta_org_url
     meta = oidc.discover(ctx.env.okta_org_url, ctx.params.authorization_server)
     for origin in origins:
