@@ -250,3 +250,17 @@ def test_remote_jwks_survives_rotation(drill_env: dict[str, Any]) -> None:
     assert keys.status == "ok" and keys.detail.startswith("remoteJwks http")
     rows = stage(drill_env, "verify", "check", extauth={"jwks": "remote"})
     assert all(r.status != "failed" for r in rows), rows
+
+
+def test_verify_names_a_route_no_policy_selects(drill_env: dict[str, Any]) -> None:
+    """The policy selects no route: the unprotected route lets a request without a token
+    through, and the row says why."""
+    elsewhere = {"route_labels": {"oauth": "elsewhere"}}
+    rows = stage(drill_env, "extauth", extauth=elsewhere)
+    assert any(r.step == "selected routes" and r.status == "failed" for r in rows)
+    rows = [r.as_dict() for r in stage(drill_env, "verify", "check", extauth=elsewhere)]
+    assert failed(rows)["no token"] == (
+        "expected 403, got 200: route not selected by any policy "
+        "(no route carries {'oauth': 'elsewhere'}); token: no token"
+    )
+    assert all(r.status != "failed" for r in stage(drill_env, "extauth"))
