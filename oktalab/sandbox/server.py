@@ -310,8 +310,9 @@ async def serve(
     counter = RequestCounter()
     apps = {
         "okta": counter.wrap("okta", okta_app),
-        "kube": counter.wrap(
-            "kube", WriteCounter(create_kube_app(store, token=kube_token), writes, "kube")
+        # outside the request counter, which keeps the bare app (its watches close at stop)
+        "kube": WriteCounter(
+            counter.wrap("kube", create_kube_app(store, token=kube_token)), writes, "kube"
         ),
         "gateway": counter.wrap("gateway", create_gateway_app(store, browser_urls)),
     }
