@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import yaml
 from oktalab_support import ROOT, oktalab_cli, read_env
 
 from oktalab import oidc
@@ -114,7 +113,9 @@ def token(d: dict[str, Any]) -> str:
         org_url=env["OKTA_ORG_URL"],
         metadata=meta,
         client_id=state["app"]["client_id"],
-        redirect_uri=yaml.safe_load(PARAMS.read_text())["app"]["redirect_uris"][0],
+        redirect_uri=api(d, "GET", f"/api/v1/apps/{state['app']['id']}")["settings"]["oauthClient"][
+            "redirect_uris"
+        ][0],
         username=env["OKTALAB_TEST_USERNAME"],
         password=Secret(env["OKTALAB_TEST_PASSWORD"]),
         scopes=["openid", "profile", "email"],
