@@ -11,6 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -37,10 +38,13 @@ class OktaClient:
         timeout: float = 30.0,
         max_retries: int = 5,
         max_wait: float = 120.0,
+        page_size: int | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.org_url = org_url.rstrip("/")
         self._token = token
+        #: ``limit`` sent with every list request (None: each endpoint's default page size).
+        self.page_size = page_size
         self.max_retries = max_retries
         self.max_wait = max_wait
         self.requests_made = 0
@@ -116,7 +120,13 @@ class OktaClient:
     @staticmethod
     def _reset_delay(resp: httpx.Response, attempt: int = 1) -> float:
         """Seconds to wait after a 429: until the window resets when the bucket is empty;
-        a short backoff when the headers still show capacity (a concurrency or transient 429)."""
+        a short backoff when the headers still show capacity (a concurrency or transient 429).
+
+        ``X-Rate-Limit-Reset`` is an epoch second on the *server's* clock, so the wait is
+        measured against the response's ``Date`` header (RFC 9110 §6.6.1), not the local
+        clock, which may be skewed; without a ``Date`` the local clock is the fallback.
+        Source: Okta, "Rate limit best practices" (developer.okta.com/docs/reference/rl-best-practices/).
+        """
         try:
             remaining = int(resp.headers.get("X-Rate-Limit-Remaining", "0"))
         except ValueError:
@@ -124,10 +134,15 @@ class OktaClient:
         if remaining > 0:
             return min(0.1 * 2**attempt, 2.0)
         reset = resp.headers.get("X-Rate-Limit-Reset")
+        if not reset:
+            return 1.0
         try:
-            return max(0.05, min(float(reset) - time.time(), 60.0)) + 0.05 if reset else 1.0
+            reset_at = float(reset)
         except ValueError:
             return 1.0
+        now = server_time(resp)
+        # Date has one-second resolution: wait out the second it names, plus a margin.
+        return max(0.05, min(reset_at - now, 60.0)) + 0.05
 
     def get(self, path: str, **params: Any) -> Any:
         resp = self.request(
@@ -152,7 +167,16 @@ class OktaClient:
         self.request("DELETE", path)
 
     def paginate(self, path: str, **params: Any) -> Iterator[Json]:
-        """Yield items across pages, following ``Link: <...>; rel="next"`` opaquely."""
+        """Yield items across pages, following ``Link: <...>; rel="next"`` opaquely.
+
+        Okta pages every list with a cursor: the next page's URL comes in a ``link`` header
+        with ``rel="next"``, absent on the last page (developer.okta.com/docs/reference/core-okta-api/
+        #pagination). ``limit`` defaults to :attr:`page_size` when that is set.
+        """
+        if self.page_size is not None and "limit" not in params:
+            params["limit"] = self.page_size
+        elif self.page_size is not None:
+            params["limit"] = min(int(params["limit"]), self.page_size)
         resp = self.request(
             "GET", path, params={k: v for k, v in params.items() if v is not None} or None
         )
@@ -162,6 +186,10 @@ class OktaClient:
             if not nxt:
                 return
             resp = self.request("GET", nxt)
+
+    def list_all(self, path: str, **params: Any) -> list[Json]:
+        """Every item of a paginated list (see :meth:`paginate`)."""
+        return list(self.paginate(path, **params))
 
     @staticmethod
     def _next_link(resp: httpx.Response) -> str | None:
@@ -224,14 +252,14 @@ class OktaClient:
         self.delete(f"/api/v1/apps/{quote(app_id)}")
 
     def app_groups(self, app_id: str) -> list[Json]:
-        return list(self.paginate(f"/api/v1/apps/{quote(app_id)}/groups", limit=200))
+        return self.list_all(f"/api/v1/apps/{quote(app_id)}/groups", limit=200)
 
     def assign_group(self, app_id: str, group_id: str) -> Json:
         return self.put(f"/api/v1/apps/{quote(app_id)}/groups/{quote(group_id)}", {})
 
     def client_secrets(self, app_id: str) -> list[Json]:
-        """The app's secrets; Okta masks their values here (they are shown only when created)."""
-        return self.get(f"/api/v1/apps/{quote(app_id)}/credentials/secrets") or []
+        """The app's client secrets (``OAuth2ClientSecret`` objects), every page."""
+        return self.list_all(f"/api/v1/apps/{quote(app_id)}/credentials/secrets")
 
     def create_client_secret(self, app_id: str) -> Json:
         """Generate a new secret; the response is the only time its value is readable."""
@@ -278,7 +306,11 @@ class OktaClient:
         self.delete(f"/api/v1/users/{quote(user_id)}")
 
     def user_groups(self, user_id: str) -> list[Json]:
-        return list(self.paginate(f"/api/v1/users/{quote(user_id)}/groups"))
+        return self.list_all(f"/api/v1/users/{quote(user_id)}/groups")
+
+    def group_users(self, group_id: str) -> list[Json]:
+        """Members of a group, every page."""
+        return self.list_all(f"/api/v1/groups/{quote(group_id)}/users")
 
     def create_user(
         self, profile: Json, *, password: Secret | None = None, group_ids: list[str] | None = None
@@ -303,7 +335,7 @@ class OktaClient:
 
     # -- policies ---------------------------------------------------------------------------
     def find_policy(self, policy_type: str, name: str) -> Json | None:
-        for pol in self.get("/api/v1/policies", type=policy_type) or []:
+        for pol in self.paginate("/api/v1/policies", type=policy_type):
             if pol.get("name") == name:
                 return pol
         return None
@@ -312,13 +344,13 @@ class OktaClient:
         return self.post("/api/v1/policies", body)
 
     def policy_rules(self, policy_id: str) -> list[Json]:
-        return self.get(f"/api/v1/policies/{quote(policy_id)}/rules") or []
+        return self.list_all(f"/api/v1/policies/{quote(policy_id)}/rules")
 
     def replace_policy_rule(self, policy_id: str, rule_id: str, body: Json) -> Json:
         return self.put(f"/api/v1/policies/{quote(policy_id)}/rules/{quote(rule_id)}", body)
 
     def policy_apps(self, policy_id: str) -> list[Json]:
-        return self.get(f"/api/v1/policies/{quote(policy_id)}/app") or []
+        return self.list_all(f"/api/v1/policies/{quote(policy_id)}/app")
 
     def assign_app_policy(self, app_id: str, policy_id: str) -> None:
         self.put(f"/api/v1/apps/{quote(app_id)}/policies/{quote(policy_id)}")
@@ -340,7 +372,7 @@ class OktaClient:
         return self.get(f"/api/v1/authorizationServers/{quote(server_id)}")
 
     def claims(self, server_id: str) -> list[Json]:
-        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}/claims") or []
+        return self.list_all(f"/api/v1/authorizationServers/{quote(server_id)}/claims")
 
     def create_claim(self, server_id: str, body: Json) -> Json:
         return self.post(f"/api/v1/authorizationServers/{quote(server_id)}/claims", body)
@@ -351,7 +383,7 @@ class OktaClient:
         )
 
     def scopes(self, server_id: str) -> list[Json]:
-        return self.get(f"/api/v1/authorizationServers/{quote(server_id)}/scopes") or []
+        return self.list_all(f"/api/v1/authorizationServers/{quote(server_id)}/scopes")
 
     def create_scope(self, server_id: str, body: Json) -> Json:
         return self.post(f"/api/v1/authorizationServers/{quote(server_id)}/scopes", body)
@@ -365,7 +397,7 @@ class OktaClient:
     # -- trusted origins (CORS / redirect), /api/v1/trustedOrigins ---------------------------
     def trusted_origins(self) -> list[Json]:
         """Every Trusted Origin of the org (all pages)."""
-        return list(self.paginate("/api/v1/trustedOrigins"))
+        return self.list_all("/api/v1/trustedOrigins")
 
     def create_trusted_origin(self, body: Json) -> Json:
         """``body``: ``{"name", "origin", "scopes": [{"type": "CORS"|"REDIRECT"}]}``."""
@@ -376,3 +408,36 @@ class OktaClient:
 
     def delete_trusted_origin(self, origin_id: str) -> None:
         self.delete(f"/api/v1/trustedOrigins/{quote(origin_id)}")
+
+    # -- authorization server access policies ----------------------------------------------
+    def as_policies(self, server_id: str) -> list[Json]:
+        """The server's access policies (``OAUTH_AUTHORIZATION_POLICY``), every page."""
+        return self.list_all(f"/api/v1/authorizationServers/{quote(server_id)}/policies")
+
+    def as_policy_rules(self, server_id: str, policy_id: str) -> list[Json]:
+        return self.list_all(
+            f"/api/v1/authorizationServers/{quote(server_id)}/policies/{quote(policy_id)}/rules"
+        )
+
+    def create_as_policy(self, server_id: str, body: Json) -> Json:
+        return self.post(f"/api/v1/authorizationServers/{quote(server_id)}/policies", body)
+
+    def create_as_policy_rule(self, server_id: str, policy_id: str, body: Json) -> Json:
+        return self.post(
+            f"/api/v1/authorizationServers/{quote(server_id)}/policies/{quote(policy_id)}/rules",
+            body,
+        )
+
+    def delete_as_policy(self, server_id: str, policy_id: str) -> None:
+        self.delete(f"/api/v1/authorizationServers/{quote(server_id)}/policies/{quote(policy_id)}")
+
+
+def server_time(resp: httpx.Response) -> float:
+    """The server's clock at the response, as an epoch second (its ``Date`` header), else ours."""
+    date = resp.headers.get("date")
+    if date:
+        try:
+            return parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            pass
+    return time.time()

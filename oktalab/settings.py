@@ -74,6 +74,9 @@ class Environment:
     """Resolved endpoints and credentials for one run."""
 
     okta_org_url: str | None = None
+    #: the org's URL as browsers and token issuers see it, when API calls use another address
+    #: (the sandbox behind jupyter-server-proxy); issuers are expected under it.
+    okta_public_url: str | None = None
     okta_api_token: Secret | None = field(default=None, repr=False)
     kubeconfig: str | None = None
     gateway_url: str | None = None
@@ -108,6 +111,12 @@ class Environment:
 
         return cls(
             okta_org_url=(get("OKTA_ORG_URL") or "").rstrip("/") or None,
+            # the sandbox's resolved public URL is in its sandbox.env (the variable of the
+            # same name in the environment may be a template with "{port}")
+            okta_public_url=(
+                get("OKTALAB_OKTA_PUBLIC_URL") or fallback.get("OKTALAB_SANDBOX_PUBLIC_URL") or ""
+            ).rstrip("/")
+            or None,
             okta_api_token=secret("OKTA_API_TOKEN"),
             kubeconfig=get("KUBECONFIG"),
             gateway_url=(get("OKTALAB_GATEWAY_URL") or "").rstrip("/") or None,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import oidc
 from ..kube import Kube
 from ..okta import OktaClient
 from ..params import ParameterSet
@@ -261,6 +262,21 @@ class Context:
             if gp.public_url:
                 uris.append(gp.public_url.rstrip("/") + "/logout")
         return uris
+
+    def issuer(self) -> str:
+        """The issuer this run expects: ``<org>/oauth2/<server>``, under the org's public URL
+        when it has one (the sandbox behind a proxy)."""
+        self.env.require("okta_org_url")
+        assert self.env.okta_org_url
+        base = self.env.okta_public_url or self.env.okta_org_url
+        return oidc.issuer_url(base, self.params.authorization_server)
+
+    def discover(self) -> oidc.Metadata:
+        """The authorization server's metadata, its issuer checked against :meth:`issuer`."""
+        assert self.env.okta_org_url
+        return oidc.discover(
+            self.env.okta_org_url, self.params.authorization_server, expected_issuer=self.issuer()
+        )
 
     def close(self) -> None:
         if self._okta is not None:

@@ -18,7 +18,7 @@ def _jwks(ctx: Context, result: StageResult) -> dict[str, object]:
         return jwks
     ctx.env.require("okta_org_url")
     assert ctx.env.okta_org_url
-    meta = oidc.discover(ctx.env.okta_org_url, ctx.params.authorization_server)
+    meta = ctx.discover()
     jwks = oidc.fetch_jwks(meta.jwks_uri)
     ctx.state["jwks"] = jwks
     result.add(

@@ -95,6 +95,17 @@ def run(ctx: Context, result: StageResult) -> None:
             entry.get("login", entry["key"]),
             lambda k: okta.delete_user(k),
         )
+    for entry in ctx.ledger.items("okta_as_policy", "created"):
+        server = entry.get("server", ps.authorization_server)
+        _okta_delete(
+            ctx,
+            result,
+            "AuthorizationServerPolicy",
+            entry["key"],
+            entry.get("name", entry["key"]),
+            partial(okta.delete_as_policy, server),
+            ledger_kind="okta_as_policy",
+        )
     for kind, row_kind, path in (
         ("okta_claim", "AuthorizationServerClaim", "claims"),
         ("okta_scope", "AuthorizationServerScope", "scopes"),

@@ -47,6 +47,18 @@ def key_owner(server: dict[str, Any] | None) -> str:
     return authz.ORG_AS if server is None else server["id"]
 
 
+#: Key owner of the org authorization server's *access tokens*. Okta signs them with a key it
+#: does not publish at ``/oauth2/v1/keys``: "you can't validate the access token locally"
+#: — only Okta's own APIs (and introspection) accept them (developer.okta.com/docs/concepts/
+#: auth-servers/#org-authorization-server; guides/validate-access-tokens). ID tokens of the
+#: org server are signed with the published key.
+ORG_ACCESS_TOKEN_KEYS = "org-access-tokens"
+
+
+def access_key_owner(server: dict[str, Any] | None) -> str:
+    return ORG_ACCESS_TOKEN_KEYS if server is None else server["id"]
+
+
 def context_for(
     org: OrgState, user: dict[str, Any] | None, client_id: str, app_id: str | None
 ) -> Context:
@@ -154,7 +166,8 @@ def mint_access_token(
         ctx = context_for(org, user, client_id, app_id)
         for name, value in token_claims(org, server, "RESOURCE", scopes, ctx).items():
             claims.setdefault(name, value)
-    return sign(org, server, claims), claims
+    key = org.signing_key(access_key_owner(server))
+    return jwt.encode(claims, key.private, algorithm="RS256", headers={"kid": key.kid}), claims
 
 
 def scope_claims(user: dict[str, Any], scopes: list[str], *, full: bool) -> dict[str, Any]:
@@ -311,7 +324,7 @@ def verify_access_token(
         return None
     if server != "any" and key_owner(issuing) != key_owner(server):  # type: ignore[arg-type]
         return None
-    key = org.key_by_kid(key_owner(issuing), header.get("kid"))
+    key = org.key_by_kid(access_key_owner(issuing), header.get("kid"))
     if key is None:
         return None
     try:

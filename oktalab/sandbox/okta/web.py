@@ -48,7 +48,9 @@ def _bearer_claims(org: OrgState, token: str) -> dict[str, Any] | None:
     """Claims of an org-AS access token (OAuth for Okta service apps), or None."""
     try:
         header = jwt.get_unverified_header(token)
-        key = org.key_by_kid("org", header.get("kid"))
+        from .tokens import ORG_ACCESS_TOKEN_KEYS
+
+        key = org.key_by_kid(ORG_ACCESS_TOKEN_KEYS, header.get("kid"))
         if key is None:
             return None
         claims = jwt.decode(
