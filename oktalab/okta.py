@@ -27,13 +27,118 @@ Json = dict[str, Any]
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
 
 
+#: The least ``okta.*`` scopes the stages need with an OAuth 2.0 service app (``.manage``
+#: implies ``.read``): apps and their secrets and policy mappings, groups, users (the sign-up
+#: test's users and their teardown), authorization servers (claims, scopes, access policies)
+#: and policies (profile enrollment). Okta: "Implement OAuth for Okta with a service app",
+#: developer.okta.com/docs/guides/implement-oauth-for-okta-serviceapp/.
+SERVICE_APP_SCOPES = (
+    "okta.apps.manage",
+    "okta.groups.manage",
+    "okta.users.manage",
+    "okta.authorizationServers.manage",
+    "okta.policies.manage",
+)
+#: Endpoints that accept only an SSWS API token; OAuth tokens get 403 "Invalid session"
+#: (E0000005) (github.com/okta/terraform-provider-okta/issues/1253).
+SSWS_ONLY_PREFIXES = ("/api/v1/internal/",)
+
+
+class PrivateKeyJWT:
+    """Access tokens for Okta's own APIs from an OAuth 2.0 service app (``client_credentials``
+    at the org authorization server, client authentication ``private_key_jwt``).
+
+    ``private_key`` is a PEM (PKCS#8 or PKCS#1) RSA key whose public half is registered in the
+    app's JWKS; ``key_id`` is its ``kid`` when the app has several keys. The assertion's
+    ``aud`` is the token endpoint, ``iss = sub = client_id``, ``exp`` five minutes ahead, and a
+    fresh ``jti`` (RFC 7523 §3; Okta: the service-app guide above). A token is reused until a
+    minute before its ``expires_in`` (one hour at Okta).
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        private_key: Secret,
+        *,
+        key_id: str | None = None,
+        scopes: tuple[str, ...] = SERVICE_APP_SCOPES,
+    ) -> None:
+        self.client_id = client_id
+        self._key = private_key
+        self.key_id = key_id
+        self.scopes = scopes
+        self._token: Secret | None = None
+        self._expires = 0.0
+
+    def header(self, http: httpx.Client, org_url: str, *, renew: bool = False) -> str:
+        if renew or self._token is None or time.time() > self._expires - 60:
+            self._fetch(http, org_url)
+        assert self._token is not None
+        return f"Bearer {self._token.reveal()}"
+
+    def _fetch(self, http: httpx.Client, org_url: str) -> None:
+        import uuid
+
+        import jwt
+
+        endpoint = f"{org_url}/oauth2/v1/token"
+        now = int(time.time())
+        try:
+            assertion = jwt.encode(
+                {
+                    "iss": self.client_id,
+                    "sub": self.client_id,
+                    "aud": endpoint,
+                    "iat": now,
+                    "exp": now + 300,
+                    "jti": uuid.uuid4().hex,
+                },
+                self._key.reveal(),
+                algorithm="RS256",
+                headers={"kid": self.key_id} if self.key_id else None,
+            )
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            raise OktaAPIError(
+                status=0,
+                method="POST",
+                url="/oauth2/v1/token",
+                summary=f"the service app's private key (OKTA_PRIVATE_KEY_FILE) is not a usable RSA PEM key: {type(exc).__name__}",
+            ) from None
+        resp = http.post(
+            endpoint,
+            data={
+                "grant_type": "client_credentials",
+                "scope": " ".join(self.scopes),
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+            },
+            headers={"Accept": "application/json"},
+        )
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        if resp.status_code != 200 or not body.get("access_token"):
+            raise OktaAPIError(
+                status=resp.status_code,
+                method="POST",
+                url="/oauth2/v1/token",
+                error_code=str(body.get("error", "")),
+                summary=f"the service app {self.client_id} got no access token: "
+                f"{body.get('error_description') or body.get('error') or resp.status_code}"
+                f" (it needs private_key_jwt and the granted scopes {' '.join(self.scopes)})",
+            )
+        self._token = Secret(body["access_token"])
+        self._expires = time.time() + float(body.get("expires_in", 3600))
+
+
 class OktaClient:
     """Sync client for one org. ``max_wait`` caps how long a 429 may make us sleep in total."""
 
     def __init__(
         self,
         org_url: str,
-        token: Secret,
+        token: Secret | PrivateKeyJWT,
         *,
         timeout: float = 30.0,
         max_retries: int = 5,
@@ -70,11 +175,12 @@ class OktaClient:
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
     ) -> httpx.Response:
         """Send one request; retry 429 after X-Rate-Limit-Reset, and 5xx for idempotent methods."""
-        headers = {"Authorization": f"SSWS {self._token.reveal()}"}
+        headers = {"Authorization": self._authorization(path)}
         if method in ("POST", "PUT") and json is None:
             headers["Content-Length"] = "0"
         waited = 0.0
         attempt = 0
+        renewed = isinstance(self._token, Secret)
         while True:
             attempt += 1
             self.requests_made += 1
@@ -91,6 +197,10 @@ class OktaClient:
                     url=path,
                     summary=f"connection failed: {exc.__class__.__name__}",
                 ) from None
+            if resp.status_code == 401 and not renewed:  # the service-app token expired early
+                renewed = True
+                headers["Authorization"] = self._authorization(path, renew=True)
+                continue
             if resp.status_code == 429 and attempt <= self.max_retries:
                 delay = self._reset_delay(resp, attempt)
                 if waited + delay <= self.max_wait:
@@ -116,6 +226,24 @@ class OktaClient:
                 err = cls.from_response(resp.status_code, method, path, body)
                 raise err
             return resp
+
+    @property
+    def auth_scheme(self) -> str:
+        """``SSWS`` (API token) or ``Bearer`` (OAuth 2.0 service app)."""
+        return "SSWS" if isinstance(self._token, Secret) else "Bearer"
+
+    def _authorization(self, path: str, *, renew: bool = False) -> str:
+        if isinstance(self._token, Secret):
+            return f"SSWS {self._token.reveal()}"
+        if path.startswith(SSWS_ONLY_PREFIXES) or "/api/v1/internal/" in path:
+            raise OktaAPIError(
+                status=0,
+                method="",
+                url=path,
+                summary="this endpoint accepts only an SSWS API token, not an OAuth 2.0 access "
+                "token (Okta answers 403 'Invalid session'): set OKTA_API_TOKEN for it",
+            )
+        return self._token.header(self._http, self.org_url, renew=renew)
 
     @staticmethod
     def _reset_delay(resp: httpx.Response, attempt: int = 1) -> float:

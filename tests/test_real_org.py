@@ -371,3 +371,91 @@ def test_web_app_pkce_follows_the_guide() -> None:
         ROOT / "parameters" / "sandbox-portal.yaml", {"app": {"pkce_required": True}}
     )
     assert on.app.pkce is True
+
+
+# -- 11. OAuth 2.0 service app for Okta's APIs ------------------------------------------------------
+
+
+def test_stages_run_with_a_private_key_jwt_service_app_and_the_least_scopes(
+    sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from oktalab.errors import OktaAPIError
+    from oktalab.okta import SERVICE_APP_SCOPES, PrivateKeyJWT
+
+    org = sandbox["OKTA_ORG_URL"]
+    admin = {"Authorization": f"SSWS {sandbox['OKTA_API_TOKEN']}"}
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = {**jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "ci"}
+    svc = httpx.post(
+        f"{org}/api/v1/apps",
+        headers=admin,
+        json={
+            "name": "oidc_client",
+            "label": f"oktalab-automation-{_uid()}",
+            "signOnMode": "OPENID_CONNECT",
+            "credentials": {"oauthClient": {"token_endpoint_auth_method": "private_key_jwt"}},
+            "settings": {
+                "oauthClient": {
+                    "application_type": "service",
+                    "grant_types": ["client_credentials"],
+                    "response_types": ["token"],
+                    "jwks": {"keys": [public]},
+                }
+            },
+        },
+    ).json()
+    for scope in SERVICE_APP_SCOPES:
+        r = httpx.post(
+            f"{org}/api/v1/apps/{svc['id']}/grants",
+            headers=admin,
+            json={"issuer": org, "scopeId": scope},
+        )
+        assert r.status_code in (200, 201), r.text
+    pem = tmp_path / "okta-service-app.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    pem.chmod(0o600)
+    env = Environment.load(
+        target="external",
+        env={
+            "OKTA_ORG_URL": org,
+            "OKTA_CLIENT_ID": svc["credentials"]["oauthClient"]["client_id"],
+            "OKTA_PRIVATE_KEY_FILE": str(pem),
+            "OKTALAB_TEST_USERNAME": sandbox["OKTALAB_TEST_USERNAME"],
+            "OKTALAB_TEST_PASSWORD": sandbox["OKTALAB_TEST_PASSWORD"],
+        },
+    )
+    assert env.okta_api_token is None and env.has_service_app
+    assert "BEGIN" not in repr(env)
+    name = f"svc-{_uid()}"
+    ps = load_parameters(PARAMS, {"name": name, "app": {"label": name}})
+    run_dir = tmp_path / "run"
+    app = run_stage("okta_app", ps, run_dir=run_dir, env=env)
+    assert [r.action for r in app.rows if r.kind == "OktaApp"] == ["created"]
+    claims = run_stage("claims", ps, run_dir=run_dir, env=env, raise_on_failure=False)
+    assert claims.ok, [r.as_dict() for r in claims.rows if r.status == "failed"]
+    td = run_stage("teardown", ps, run_dir=run_dir, env=env, raise_on_failure=False)
+    assert ("OktaApp", "deleted") in {(r.kind, r.action) for r in td.rows}
+
+    auth = PrivateKeyJWT(svc["credentials"]["oauthClient"]["client_id"], Secret(pem.read_text()))
+    with OktaClient(org, auth) as client:
+        assert client.auth_scheme == "Bearer" and client.everyone_group()["type"] == "BUILT_IN"
+        with pytest.raises(OktaAPIError) as info:
+            client.app_groups_claim(svc["id"])
+        assert "only an SSWS API token" in str(info.value)
+    narrow = PrivateKeyJWT(
+        svc["credentials"]["oauthClient"]["client_id"],
+        Secret(pem.read_text()),
+        scopes=("okta.logs.read",),
+    )
+    with OktaClient(org, narrow) as client, pytest.raises(OktaAPIError) as info:
+        client.everyone_group()
+    assert "okta.logs.read" in str(info.value)

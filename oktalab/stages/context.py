@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 from .. import oidc
 from ..kube import Kube
-from ..okta import OktaClient
+from ..okta import OktaClient, PrivateKeyJWT
 from ..params import ParameterSet
-from ..settings import Environment
+from ..settings import Environment, Secret
 
 
 def state_home() -> Path:
@@ -288,8 +288,17 @@ class Context:
     def okta(self) -> OktaClient:
         if self._okta is None:
             self.env.require("okta_org_url", "okta_api_token")
-            assert self.env.okta_org_url and self.env.okta_api_token
-            self._okta = OktaClient(self.env.okta_org_url, self.env.okta_api_token)
+            assert self.env.okta_org_url
+            auth: Secret | PrivateKeyJWT
+            if self.env.has_service_app:  # Okta's recommendation for automation
+                assert self.env.okta_client_id and self.env.okta_private_key
+                auth = PrivateKeyJWT(
+                    self.env.okta_client_id, self.env.okta_private_key, key_id=self.env.okta_key_id
+                )
+            else:
+                assert self.env.okta_api_token
+                auth = self.env.okta_api_token
+            self._okta = OktaClient(self.env.okta_org_url, auth)
         return self._okta
 
     @property

@@ -74,7 +74,7 @@ def run(ctx: Context, result: StageResult) -> None:
                     action, status, detail = "deleted", "ok", ""
             result.add("delete", kind, f"{ns}/{name}", action, status, detail, seconds=t["s"])
 
-    if not (ctx.env.okta_org_url and ctx.env.okta_api_token):
+    if not (ctx.env.okta_org_url and (ctx.env.okta_api_token or ctx.env.has_service_app)):
         result.add(
             "okta",
             "Stage",
