@@ -18,13 +18,19 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 import uvicorn
-from okta_support import API_TOKEN, PASSWORD, REDIRECT, USERNAME, ServerThread, create_spa
+from okta_support import (
+    API_TOKEN,
+    PASSWORD,
+    REDIRECT,
+    USERNAME,
+    Sandbox,
+    ServerThread,
+    create_spa,
+)
 
 from oktalab.sandbox.kube.tls import ensure_serving_cert
 from oktalab.sandbox.okta import OktaOrg, create_okta_app, tokens
 from oktalab.sandbox.store import Database
-
-verifier_mod = pytest.importorskip("okta_jwt_verifier", reason="okta-jwt-verifier is not installed")
 
 
 class TLSServerThread(ServerThread):
@@ -114,6 +120,7 @@ def _sign_in(url: str) -> tuple[str, dict]:
 def test_okta_jwt_verifier_accepts_real_tokens_and_refuses_forged_and_expired(
     trusted: str, tls_org: tuple[str, OktaOrg, Path]
 ) -> None:
+    pytest.importorskip("okta_jwt_verifier", reason="okta-jwt-verifier is not installed")
     from okta_jwt_verifier import AccessTokenVerifier, IDTokenVerifier
     from okta_jwt_verifier.exceptions import JWTValidationException
 
@@ -148,3 +155,57 @@ def test_okta_jwt_verifier_accepts_real_tokens_and_refuses_forged_and_expired(
     # a token for another audience is refused too
     with pytest.raises(JWTValidationException):
         AccessTokenVerifier(issuer=issuer, audience="api://other").verify_sync(tok["access_token"])
+
+
+JS = Path(__file__).resolve().parent.parent / "js"
+
+
+def _node_judge(payload: dict) -> dict[str, str]:
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None or not (JS / "node_modules" / "@okta" / "jwt-verifier").is_dir():
+        pytest.skip("node or @okta/jwt-verifier is not installed (make js: npm ci in tests/js)")
+    proc = subprocess.run(
+        [node, str(JS / "jwt_verifier_judge.mjs"), json.dumps(payload)],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_okta_jwt_verifier_for_node_accepts_real_tokens_and_refuses_forged_and_expired(
+    sandbox: Sandbox,
+) -> None:
+    """@okta/jwt-verifier (npm) against the plain-http sandbox (its documented testing switch)."""
+    org = sandbox.org
+    issuer = f"{sandbox.url}/oauth2/default"
+    client_id, tok = _sign_in(sandbox.url)
+    head, body, sig = tok["access_token"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    forged_body = {**claims, "sub": "attacker@example.com"}
+    forged = base64.urlsafe_b64encode(json.dumps(forged_body).encode()).rstrip(b"=").decode()
+    server = org.get("authserver", org.meta("default_as") or "")
+    expired = tokens.sign(
+        org, server, {**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600}
+    )
+    got = _node_judge(
+        {
+            "issuer": issuer,
+            "audience": "api://default",
+            "clientId": client_id,
+            "access": {
+                "valid": tok["access_token"],
+                "forged": f"{head}.{forged}.{sig}",
+                "expired": expired,
+            },
+            "id": {"id_token": {"token": tok["id_token"], "nonce": "n"}},
+        }
+    )
+    assert got["valid"] == "ok" and got["id_token"] == "ok", got
+    assert "signature" in got["forged"].lower(), got
+    assert "expired" in got["expired"].lower(), got
