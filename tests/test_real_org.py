@@ -459,3 +459,45 @@ def test_stages_run_with_a_private_key_jwt_service_app_and_the_least_scopes(
     with OktaClient(org, narrow) as client, pytest.raises(OktaAPIError) as info:
         client.everyone_group()
     assert "okta.logs.read" in str(info.value)
+
+
+# -- 9. teardown maps apps back to the default enrollment policy -----------------------------------
+
+
+def test_teardown_maps_apps_back_to_the_default_enrollment_policy(
+    sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    from oktalab.stages.context import Ledger
+
+    okta = OktaClient(sandbox_env["OKTA_ORG_URL"], Secret(sandbox_env["OKTA_API_TOKEN"]))
+    name = f"pe-{_uid()}"
+    app = okta.create_app(
+        {
+            "name": "oidc_client",
+            "label": name,
+            "signOnMode": "OPENID_CONNECT",
+            "credentials": {"oauthClient": {"token_endpoint_auth_method": "client_secret_basic"}},
+            "settings": {
+                "oauthClient": {
+                    "application_type": "web",
+                    "grant_types": ["authorization_code"],
+                    "response_types": ["code"],
+                    "redirect_uris": ["http://localhost/cb"],
+                }
+            },
+        }
+    )
+    policy = okta.create_policy({"type": "PROFILE_ENROLLMENT", "name": name, "status": "ACTIVE"})
+    okta.assign_app_policy(app["id"], policy["id"])
+    ps = load_parameters(PARAMS, {"name": name, "app": {"label": name}})
+    Ledger(ps.name).record("okta_policy", policy["id"], name=name)  # the app is not ours
+    td = run_stage("teardown", ps, run_dir=tmp_path, raise_on_failure=False)
+    rows = [(r.step, r.kind, r.action) for r in td.rows]
+    assert rows.index(("unmap", "PolicyMapping", "deleted")) < rows.index(
+        ("delete", "Policy", "deleted")
+    )
+    default = okta.default_policy("PROFILE_ENROLLMENT")
+    assert default is not None
+    assert app["id"] in {a["id"] for a in okta.policy_apps(default["id"])}
+    assert okta.get_app(app["id"])["status"] == "ACTIVE", "an app not in the ledger stays"
+    okta.close()
