@@ -30,7 +30,7 @@ _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
 #: The least ``okta.*`` scopes the stages need with an OAuth 2.0 service app (``.manage``
 #: implies ``.read``): apps and their secrets and policy mappings, groups, users (the sign-up
 #: test's users and their teardown), authorization servers (claims, scopes, access policies)
-#: and policies (profile enrollment). Okta: "Implement OAuth for Okta with a service app",
+#: policies (profile enrollment) and trusted origins (CORS for single-page apps). Okta: "Implement OAuth for Okta with a service app",
 #: developer.okta.com/docs/guides/implement-oauth-for-okta-serviceapp/.
 SERVICE_APP_SCOPES = (
     "okta.apps.manage",
@@ -38,6 +38,7 @@ SERVICE_APP_SCOPES = (
     "okta.users.manage",
     "okta.authorizationServers.manage",
     "okta.policies.manage",
+    "okta.trustedOrigins.manage",
 )
 #: Endpoints that accept only an SSWS API token; OAuth tokens get 403 "Invalid session"
 #: (E0000005) (github.com/okta/terraform-provider-okta/issues/1253).

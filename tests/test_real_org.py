@@ -168,10 +168,10 @@ def test_token_times_get_leeway_and_a_failure_reports_the_skew(
     assert abs(meta.clock_skew) < 5
     jwks = oidc.fetch_jwks(meta.jwks_uri)
     okta = OktaClient(org, Secret(sandbox_env["OKTA_API_TOKEN"]))
-    app = okta.find_app("oktalab-portal-spa") or okta.create_app(
+    app = okta.create_app(
         {
             "name": "oidc_client",
-            "label": "oktalab-portal-spa",
+            "label": f"skew-{_uid()}",
             "signOnMode": "OPENID_CONNECT",
             "credentials": {"oauthClient": {"token_endpoint_auth_method": "none"}},
             "settings": {
