@@ -732,7 +732,7 @@ def _issue(
 
 
 def _family_add(
-    org: OktaOrg, family: str, at_claims: dict[str, Any], newest_refresh: str | None
+    org: OrgState, family: str, at_claims: dict[str, Any], newest_refresh: str | None
 ) -> None:
     """Remember, per refresh-token chain, its newest refresh token and the access tokens
     issued in it, so that reuse detection can invalidate them."""
@@ -743,7 +743,7 @@ def _family_add(
     org.put("refresh_family", family, doc)
 
 
-def _detect_reuse(org: OktaOrg, family: str | None) -> None:
+def _detect_reuse(org: OrgState, family: str | None) -> None:
     """A rotated refresh token used again after its grace period: Okta "immediately
     invalidates the most recently issued refresh token and all access tokens issued since
     the user authenticated" (Okta developer docs, guides/refresh-tokens, "Refresh token reuse
