@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from okta_support import Sandbox
+from okta_support import Sandbox, everyone_id
 
 TABLE = json.loads((Path(__file__).parent / "recorded_okta_traffic.json").read_text())["rows"]
 
@@ -27,11 +27,33 @@ VALUES: dict[str, Any] = {
 }
 
 
+def _fill(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return value.format(**ids) if "{" in value else value
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
+    return value
+
+
+def _at(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data[part]
+    return data
+
+
 def test_sandbox_answers_recorded_requests_like_okta(api: httpx.Client, sandbox: Sandbox) -> None:
-    ids: dict[str, str] = {}
+    ids = {"everyoneId": everyone_id(api)}
     for row in TABLE:
-        body = {f: VALUES.get(f, f"recorded-{uuid.uuid4().hex[:8]}") for f in row["request_fields"]}
-        path = row["path"].format(**ids) if "{" in row["path"] else row["path"]
+        shape = row.get("request_shape") or {}
+        body = {
+            f: _fill(shape[f], ids)
+            if f in shape
+            else VALUES.get(f, f"recorded-{uuid.uuid4().hex[:8]}")
+            for f in row["request_fields"]
+        }
+        path = _fill(row["path"], ids)
         resp = api.request(row["method"], path, json=body if row["method"] != "GET" else None)
         assert resp.status_code == row["status"], (row["source"], resp.text)
         data = resp.json()
@@ -39,10 +61,15 @@ def test_sandbox_answers_recorded_requests_like_okta(api: httpx.Client, sandbox:
             where = row.get("item_where") or {}
             data = next(i for i in data if all(i.get(k) == v for k, v in where.items()))
         assert sorted(data) == row["response_fields"], row["source"]
-        if row["method"] == "POST" and path == "/api/v1/authorizationServers":
-            ids["authServerId"] = data["id"]
-        elif row["method"] == "POST" and path.endswith("/policies"):
-            ids["policyId"] = data["id"]
+        for dotted, value in (row.get("response_values") or {}).items():
+            assert _at(data, dotted) == value, (row["source"], dotted)
+        if row["method"] == "POST":
+            name = {
+                "authorizationServers": "authServerId",
+                "policies": "policyId",
+                "rules": "ruleId",
+            }
+            ids[name[path.rstrip("/").rsplit("/", 1)[1]]] = data["id"]
 
 
 def test_what_okta_accepted_in_recordings_is_not_a_400(api: httpx.Client) -> None:
@@ -73,7 +100,7 @@ def test_what_okta_accepted_in_recordings_is_not_a_400(api: httpx.Client) -> Non
         },
     )
     assert rule.status_code == 201, rule.text
-    assert "scopes" not in rule.json()["conditions"]
+    assert rule.json()["conditions"]["scopes"] == {"include": []}
     claim = api.post(
         f"{base}/claims",
         json={

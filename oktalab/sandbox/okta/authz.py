@@ -526,9 +526,9 @@ def build_rule(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest
         raise validation(
             "grantTypes", f"conditions.grantTypes.include: Invalid grant type '{bad[0]}'."
         )
-    # Real Okta answered 2xx to a rule without conditions.scopes.include (recorded traffic,
-    # terraform-provider-okta VCR cassettes); such a rule is stored without it and admits any
-    # scope (assumption: the recording does not show a token request against it).
+    # Real Okta answered 201 to a rule with "scopes": {} and stored "include": [] (recorded
+    # traffic: terraform-provider-okta TestAccResourceOktaAuthServerPolicyRule_create). Such a
+    # rule admits any scope here (assumption: no recording shows a token request against it).
     scopes = want_dict(cond.get("scopes"), "scopes", {}).get("include")
     if scopes is not None and (
         not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes)
@@ -566,7 +566,7 @@ def build_rule(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest
                 "groups": {"include": groups_in["include"], "exclude": groups_in["exclude"]},
             },
             "grantTypes": {"include": grants},
-            **({"scopes": {"include": scopes}} if scopes else {}),
+            "scopes": {"include": list(scopes or [])},
         },
         "actions": {
             "token": {
