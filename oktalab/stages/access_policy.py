@@ -30,9 +30,12 @@ RULE_GRANTS = {
 }
 
 
-def needed_grants(ctx: Context) -> list[str]:
-    """The rule grant types this app's sign-ins use."""
-    return sorted(set(ctx.params.app.grant_types) & RULE_GRANTS) or ["authorization_code"]
+def needed_grants(ctx: Context, live_grants: list[str] | None = None) -> list[str]:
+    """The rule grant types this app's sign-ins use: its grant types as Okta holds them (the
+    okta_app stage may add ``interaction_code`` for Identity Engine sign-in), else as the
+    parameters give them."""
+    grants = set(live_grants if live_grants is not None else ctx.params.app.grant_types)
+    return sorted(grants & RULE_GRANTS) or ["authorization_code"]
 
 
 def needed_scopes(ctx: Context) -> list[str]:
@@ -106,8 +109,10 @@ def ensure_access_policy(ctx: Context, result: StageResult, server_id: str) -> b
     if not app:
         return True  # the preview reports the missing app itself
     client_id = app["client_id"]
-    grants, scopes = needed_grants(ctx), needed_scopes(ctx)
     with result.timed() as t:
+        live = okta.get_app(app["id"])
+        live_grants = ((live.get("settings") or {}).get("oauthClient") or {}).get("grant_types")
+        grants, scopes = needed_grants(ctx, live_grants), needed_scopes(ctx)
         policies = [
             (p, okta.as_policy_rules(server_id, p["id"])) for p in okta.as_policies(server_id)
         ]
