@@ -21,7 +21,7 @@ import jwt
 
 from . import authz, groups
 from .expressions import Context, ExpressionError, evaluate
-from .state import OrgState
+from .state import ORG_ACCESS_TOKEN_KEYS, OrgState
 
 ID_TOKEN_LIFETIME = 3600
 
@@ -45,14 +45,6 @@ def at_hash(access_token: str) -> str:
 
 def key_owner(server: dict[str, Any] | None) -> str:
     return authz.ORG_AS if server is None else server["id"]
-
-
-#: Key owner of the org authorization server's *access tokens*. Okta signs them with a key it
-#: does not publish at ``/oauth2/v1/keys``: "you can't validate the access token locally"
-#: — only Okta's own APIs (and introspection) accept them (developer.okta.com/docs/concepts/
-#: auth-servers/#org-authorization-server; guides/validate-access-tokens). ID tokens of the
-#: org server are signed with the published key.
-ORG_ACCESS_TOKEN_KEYS = "org-access-tokens"
 
 
 def access_key_owner(server: dict[str, Any] | None) -> str:
