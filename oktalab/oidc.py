@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse, urlsplit
@@ -24,6 +25,7 @@ import httpx
 import jwt
 
 from .errors import OktaAPIError, ParameterError, VerificationError
+from .okta import server_time
 from .settings import Secret
 
 Json = dict[str, Any]
@@ -40,6 +42,9 @@ class Metadata:
     jwks_uri: str
     userinfo_endpoint: str | None = None
     raw: Json = field(default_factory=dict, repr=False, compare=False)
+    #: seconds the server's clock is ahead of ours (its ``Date`` header minus the local time
+    #: at the response; one-second resolution), measured when the metadata was read.
+    clock_skew: float = field(default=0.0, compare=False)
 
 
 def issuer_url(org_url: str, server_id: str) -> str:
@@ -47,9 +52,21 @@ def issuer_url(org_url: str, server_id: str) -> str:
 
 
 def discover(
-    org_url: str, server_id: str = "default", *, http: httpx.Client | None = None
+    org_url: str,
+    server_id: str = "default",
+    *,
+    expected_issuer: str | None = None,
+    http: httpx.Client | None = None,
 ) -> Metadata:
-    """Read ``/.well-known/openid-configuration`` of a custom authorization server."""
+    """Read ``/.well-known/openid-configuration`` of a custom authorization server.
+
+    The document's ``issuer`` must be identical to the issuer asked for (``expected_issuer``,
+    default ``<org_url>/oauth2/<server_id>``): OpenID Connect Discovery 1.0 §4.3 says a client
+    MUST NOT use metadata whose issuer differs, since tokens would carry that other issuer.
+    Raises :class:`OktaAPIError` for a non-200 answer and :class:`VerificationError` for a
+    document that lacks required fields or names another issuer.
+    """
+    expected = (expected_issuer or issuer_url(org_url, server_id)).rstrip("/")
     url = issuer_url(org_url, server_id) + "/.well-known/openid-configuration"
     client = http or httpx.Client(timeout=15)
     try:
@@ -57,6 +74,7 @@ def discover(
     finally:
         if http is None:
             client.close()
+    skew = server_time(resp) - time.time()
     if resp.status_code != 200:
         raise OktaAPIError.from_response(resp.status_code, "GET", url, _json_or_none(resp))
     doc = resp.json()
@@ -67,6 +85,12 @@ def discover(
     ]
     if missing:
         raise VerificationError(f"discovery document at {url} lacks {', '.join(missing)}")
+    if doc["issuer"] != expected:
+        raise VerificationError(
+            f"the discovery document at {url} names issuer {doc['issuer']!r}, but the issuer "
+            f"asked for is {expected!r}; OpenID Connect Discovery 1.0 §4.3 requires them to be "
+            "identical (check OKTA_ORG_URL, authorization_server and the org's issuer mode)"
+        )
     return Metadata(
         issuer=doc["issuer"],
         authorization_endpoint=doc["authorization_endpoint"],
@@ -75,6 +99,7 @@ def discover(
         jwks_uri=doc["jwks_uri"],
         userinfo_endpoint=doc.get("userinfo_endpoint"),
         raw=doc,
+        clock_skew=skew,
     )
 
 
@@ -151,21 +176,40 @@ def decode_unverified(token: str) -> Json:
 
 
 def verify_token(
-    token: str, jwks: Json, *, audience: str | None = None, issuer: str | None = None
+    token: str,
+    jwks: Json,
+    *,
+    audience: str | None = None,
+    issuer: str | None = None,
+    leeway: float = 0.0,
+    clock_skew: float | None = None,
 ) -> Json:
-    """Verify a JWT's signature and times with the JWKS (RS256)."""
+    """Verify a JWT's signature (RS256, key by ``kid`` from ``jwks``) and its times.
+
+    ``exp``, ``iat`` and ``nbf`` are checked with ``leeway`` seconds of tolerance (RFC 7519
+    §4.1.4 allows "some small leeway ... to account for clock skew"). When they still fail,
+    the :class:`VerificationError` reports ``clock_skew`` (seconds the server's clock is ahead
+    of ours, from :attr:`Metadata.clock_skew`) so a wrong local clock is told apart from a
+    token that really expired. Other failures raise ``jwt.PyJWTError`` subclasses.
+    """
     header = jwt.get_unverified_header(token)
     for k in signing_keys(jwks):
         if k.get("kid") == header.get("kid"):
             key = jwt.PyJWK(k)
-            return jwt.decode(
-                token,
-                key.key,
-                algorithms=["RS256"],
-                audience=audience,
-                issuer=issuer,
-                options={"verify_aud": audience is not None},
-            )
+            try:
+                return jwt.decode(
+                    token,
+                    key.key,
+                    algorithms=["RS256"],
+                    audience=audience,
+                    issuer=issuer,
+                    leeway=leeway,
+                    options={"verify_aud": audience is not None},
+                )
+            except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
+                raise VerificationError(
+                    _time_failure(str(exc), token, leeway, clock_skew)
+                ) from None
     raise VerificationError(f"no key with kid {header.get('kid')!r} in the JWKS")
 
 
@@ -212,6 +256,26 @@ def choose_sign_in(org_url: str, mode: str = "auto", *, http: httpx.Client | Non
             "v1); set the parameter sign_in to idx (Identity Engine) or authn (Classic Engine)"
         )
     return "idx" if found == "idx" else "authn"
+
+
+def _time_failure(reason: str, token: str, leeway: float, clock_skew: float | None) -> str:
+    claims = decode_unverified(token)
+    now = time.time()
+    parts = [f"{reason} (checked with {leeway:g} s leeway"]
+    if isinstance(claims.get("exp"), int | float):
+        parts.append(f"; exp is {claims['exp'] - now:+.0f} s from the local clock")
+    if isinstance(claims.get("iat"), int | float):
+        parts.append(f", iat {claims['iat'] - now:+.0f} s")
+    parts.append(")")
+    if clock_skew is not None:
+        direction = "ahead of" if clock_skew >= 0 else "behind"
+        parts.append(
+            f"; measured clock skew: the server's clock is {abs(clock_skew):.0f} s {direction} "
+            "the local clock (its Date header)"
+        )
+        if abs(clock_skew) > leeway:
+            parts.append(": fix the local clock (NTP) or raise clock_skew_seconds")
+    return "".join(parts)
 
 
 def headless_login(

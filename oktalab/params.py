@@ -29,6 +29,7 @@ from . import rules
 from .errors import ParameterError
 
 __all__ = [
+    "AccessPolicyParams",
     "AppGroupsClaimParams",
     "AppParams",
     "GroupParams",
@@ -206,7 +207,10 @@ class AppParams(_Model):
         default_factory=list, description="sign-out redirect URIs"
     )
     assign_everyone: bool = Field(True, description="assign the app to the Everyone group")
-    pkce_required: bool = True
+    pkce_required: bool | None = Field(
+        None,
+        description="require PKCE; default: on for a browser app, off for a web app (as in the guides)",
+    )
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -226,9 +230,15 @@ class AppParams(_Model):
     def _grants(cls, v: list[str]) -> list[str]:
         return _unique(v, "grant type")
 
+    @property
+    def pkce(self) -> bool:
+        """Whether the app requires PKCE: the parameter, else Okta's default for the app type
+        (``pkce_required`` is true for browser apps; the web-app guide leaves it off)."""
+        return self.pkce_required if self.pkce_required is not None else self.type == "browser"
+
     @model_validator(mode="after")
     def _rules(self) -> AppParams:
-        if self.type == "browser" and not self.pkce_required:
+        if self.type == "browser" and self.pkce_required is False:
             raise ValueError(
                 "pkce_required: a browser (SPA) app has no secret, so PKCE must stay required"
             )
@@ -296,6 +306,21 @@ class TokenPreviewParams(_Model):
         if "openid" not in v:
             raise ValueError("expected 'openid' among the scopes (the preview reads the ID token)")
         return _scopes(v)
+
+
+class AccessPolicyParams(_Model):
+    """An access policy on the authorization server that admits this app (Okta: "Policy
+    evaluation failed" at /authorize and /token when no rule does)."""
+
+    create: bool = Field(
+        False,
+        description="create a policy and rule for this app when none admits it (else fail with the diagnosis)",
+    )
+    name: str = Field("oktalab", min_length=1, max_length=100, description="name of the policy")
+    groups: list[str] = Field(
+        default_factory=lambda: ["EVERYONE"],
+        description="group ids (or EVERYONE) the created rule admits",
+    )
 
 
 class KubernetesParams(_Model):
@@ -736,6 +761,13 @@ class ParameterSet(_Model):
         description="custom scopes to ensure on the authorization server (e.g. groups)",
     )
     token_preview: TokenPreviewParams = TokenPreviewParams()
+    access_policy: AccessPolicyParams = AccessPolicyParams()
+    clock_skew_seconds: float = Field(
+        120,
+        ge=0,
+        le=600,
+        description="leeway for exp/iat/nbf in token checks (okta-jwt-verifier's default is 120 s)",
+    )
     kubernetes: KubernetesParams = KubernetesParams()
     extauth: ExtAuthParams = ExtAuthParams()
     verify: VerifyParams = VerifyParams()

@@ -74,7 +74,14 @@ class Environment:
     """Resolved endpoints and credentials for one run."""
 
     okta_org_url: str | None = None
+    #: the org's URL as browsers and token issuers see it, when API calls use another address
+    #: (the sandbox behind jupyter-server-proxy); issuers are expected under it.
+    okta_public_url: str | None = None
     okta_api_token: Secret | None = field(default=None, repr=False)
+    #: an OAuth 2.0 service app for Okta's APIs instead of (or besides) the SSWS token
+    okta_client_id: str | None = None
+    okta_private_key: Secret | None = field(default=None, repr=False)
+    okta_key_id: str | None = None
     kubeconfig: str | None = None
     gateway_url: str | None = None
     test_username: str | None = None
@@ -102,30 +109,62 @@ class Environment:
                     ) from None
             return fallback.get(name) or None
 
+        def secret_from_env(name: str) -> Secret | None:
+            """Only from this environment (never the sandbox's file): ``NAME`` or ``NAME_FILE``."""
+            if src.get(name):
+                return Secret(src[name])
+            fname = src.get(f"{name}_FILE")
+            if not fname:
+                return None
+            try:
+                return Secret(Path(fname).read_text())
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{name}_FILE={fname} cannot be read: {exc.strerror}"
+                ) from None
+
         def secret(name: str) -> Secret | None:
             value = get(name)
             return Secret(value) if value else None
 
         return cls(
             okta_org_url=(get("OKTA_ORG_URL") or "").rstrip("/") or None,
+            # the sandbox's resolved public URL is in its sandbox.env (the variable of the
+            # same name in the environment may be a template with "{port}")
+            okta_public_url=(
+                get("OKTALAB_OKTA_PUBLIC_URL") or fallback.get("OKTALAB_SANDBOX_PUBLIC_URL") or ""
+            ).rstrip("/")
+            or None,
             okta_api_token=secret("OKTA_API_TOKEN"),
+            okta_client_id=src.get("OKTA_CLIENT_ID") or None,
+            okta_private_key=secret_from_env("OKTA_PRIVATE_KEY"),
+            okta_key_id=src.get("OKTA_KEY_ID") or None,
             kubeconfig=get("KUBECONFIG"),
             gateway_url=(get("OKTALAB_GATEWAY_URL") or "").rstrip("/") or None,
             test_username=get("OKTALAB_TEST_USERNAME"),
             test_password=secret("OKTALAB_TEST_PASSWORD"),
         )
 
+    @property
+    def has_service_app(self) -> bool:
+        return bool(self.okta_client_id and self.okta_private_key)
+
     def require(self, *names: str) -> None:
         """Fail with one message listing every missing setting and how to provide it."""
         hints = {
             "okta_org_url": "OKTA_ORG_URL (e.g. https://dev-123456.okta.com)",
-            "okta_api_token": "OKTA_API_TOKEN or OKTA_API_TOKEN_FILE (an SSWS API token)",
+            "okta_api_token": "OKTA_API_TOKEN or OKTA_API_TOKEN_FILE (an SSWS API token), "
+            "or OKTA_CLIENT_ID with OKTA_PRIVATE_KEY_FILE (an OAuth 2.0 service app)",
             "kubeconfig": "KUBECONFIG (path to a kubeconfig file)",
             "gateway_url": "OKTALAB_GATEWAY_URL (the gateway's base URL) or verify.gateway_url",
             "test_username": "OKTALAB_TEST_USERNAME (a user who may sign in to the app)",
             "test_password": "OKTALAB_TEST_PASSWORD or OKTALAB_TEST_PASSWORD_FILE",
         }
-        missing = [hints[n] for n in names if getattr(self, n) is None]
+        missing = [
+            hints[n]
+            for n in names
+            if getattr(self, n) is None and not (n == "okta_api_token" and self.has_service_app)
+        ]
         if missing:
             raise ConfigurationError(
                 "missing settings: "

@@ -146,6 +146,32 @@ class _Resolving(httpx.HTTPTransport):
         return super().handle_request(wire)
 
 
+def authorize_redirect(
+    start_urls: list[str], authorization_endpoint: str, *, resolve: dict[str, str] | None = None
+) -> dict[str, list[str]] | None:
+    """Follow the redirects from a relying party's login URL(s) to the IdP's authorization
+    endpoint, without following that last one; return its query parameters, or None when no
+    start URL leads there within a few hops. Used to see what a portal sends (e.g. PKCE)."""
+    from urllib.parse import parse_qs, urljoin, urlsplit
+
+    target = urlsplit(authorization_endpoint)
+    with httpx.Client(transport=_Resolving(resolve or {}), timeout=10) as http:
+        for url in start_urls:
+            for _ in range(6):
+                try:
+                    resp = http.get(url, follow_redirects=False)
+                except httpx.HTTPError:
+                    break
+                location = resp.headers.get("location")
+                if resp.status_code not in (301, 302, 303, 307, 308) or not location:
+                    break
+                url = urljoin(url, location)
+                parts = urlsplit(url)
+                if parts.path == target.path and parts.port == target.port:
+                    return parse_qs(parts.query)
+    return None
+
+
 class FormBrowser:
     """Follows links and submits forms like a person, without JavaScript."""
 

@@ -54,6 +54,11 @@ def test_both_guides_pass_in_one_run(both: dict) -> None:
     assert steps["signed in to portal"]["status"] == "ok"
     assert steps["user in group"]["status"] == "ok"
     assert steps["outsider not granted"]["status"] == "ok"
+    # the web app leaves PKCE off (as the guide does); the portal row says what the portal sends
+    assert steps["portal PKCE"]["status"] == "ok"
+    assert steps["portal PKCE"]["detail"] == (
+        "the portal sends PKCE (S256); the app does not require PKCE"
+    )
 
 
 def test_secret_holds_the_client_secret_byte_for_byte(both: dict, sandbox: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from ..errors import OktaAPIError, OktalabError, VerificationError
 from ..failpoints import failpoint
 from ..params import ClaimParams
 from ..results import StageResult
+from .access_policy import ensure_access_policy
 from .context import Context
 from .kubeobjects import field_diff
 from .ownership import foreign_write, take
@@ -151,7 +152,7 @@ def run(ctx: Context, result: StageResult) -> None:
     server_id = ps.authorization_server
 
     with result.timed() as t:
-        meta = oidc.discover(env.okta_org_url, server_id)
+        meta = ctx.discover()
     result.add(
         "metadata",
         "AuthorizationServer",
@@ -203,8 +204,19 @@ def run(ctx: Context, result: StageResult) -> None:
         {c.name for c in ps.claims},
     )
     remove_dropped(ctx, result, server_id, "okta_scope", "AuthorizationServerScope", set(ps.scopes))
-    if ctx.mode != "plan":  # a sign-in: a check, nothing to plan
+    if ctx.mode == "plan":  # a sign-in: a check, nothing to plan
+        pass
+    elif ensure_access_policy(ctx, result, server_id):
         preview_tokens(ctx, result, meta, jwks, kids)
+    elif ps.token_preview.enabled:
+        result.add(
+            "token preview",
+            "Tokens",
+            "preview",
+            "checked",
+            "skipped",
+            "no access policy admits the app (see the access policy row)",
+        )
 
 
 def ensure_scopes(ctx: Context, result: StageResult, server_id: str) -> None:
@@ -452,13 +464,20 @@ def preview_tokens(
         "kid is in the JWKS" if kid in kids else "kid not in the JWKS",
     )
     try:
-        oidc.verify_token(tokens.access_token.reveal(), jwks, issuer=meta.issuer)
+        oidc.verify_token(
+            tokens.access_token.reveal(),
+            jwks,
+            issuer=meta.issuer,
+            leeway=ps.clock_skew_seconds,
+            clock_skew=meta.clock_skew,
+        )
         result.add(
             "access token signature",
             "Tokens",
             "access_token",
             "checked",
-            detail="RS256 signature and times valid",
+            detail=f"RS256 signature and times valid ({ps.clock_skew_seconds:g} s leeway; "
+            f"server clock {meta.clock_skew:+.0f} s from ours)",
         )
     except Exception as exc:  # jwt errors
         result.add(

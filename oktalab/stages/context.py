@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .. import oidc
 from ..kube import Kube
-from ..okta import OktaClient
+from ..okta import OktaClient, PrivateKeyJWT
 from ..params import ParameterSet
 from ..results import StageResult
-from ..settings import Environment
+from ..settings import Environment, Secret
 
 
 def state_home() -> Path:
@@ -321,6 +322,21 @@ class Context:
                 uris.append(gp.public_url.rstrip("/") + "/logout")
         return uris
 
+    def issuer(self) -> str:
+        """The issuer this run expects: ``<org>/oauth2/<server>``, under the org's public URL
+        when it has one (the sandbox behind a proxy)."""
+        self.env.require("okta_org_url")
+        assert self.env.okta_org_url
+        base = self.env.okta_public_url or self.env.okta_org_url
+        return oidc.issuer_url(base, self.params.authorization_server)
+
+    def discover(self) -> oidc.Metadata:
+        """The authorization server's metadata, its issuer checked against :meth:`issuer`."""
+        assert self.env.okta_org_url
+        return oidc.discover(
+            self.env.okta_org_url, self.params.authorization_server, expected_issuer=self.issuer()
+        )
+
     def close(self) -> None:
         if self._okta is not None:
             self._okta.close()
@@ -331,8 +347,17 @@ class Context:
     def okta(self) -> OktaClient:
         if self._okta is None:
             self.env.require("okta_org_url", "okta_api_token")
-            assert self.env.okta_org_url and self.env.okta_api_token
-            self._okta = OktaClient(self.env.okta_org_url, self.env.okta_api_token)
+            assert self.env.okta_org_url
+            auth: Secret | PrivateKeyJWT
+            if self.env.has_service_app:  # Okta's recommendation for automation
+                assert self.env.okta_client_id and self.env.okta_private_key
+                auth = PrivateKeyJWT(
+                    self.env.okta_client_id, self.env.okta_private_key, key_id=self.env.okta_key_id
+                )
+            else:
+                assert self.env.okta_api_token
+                auth = self.env.okta_api_token
+            self._okta = OktaClient(self.env.okta_org_url, auth)
         return self._okta
 
     @property

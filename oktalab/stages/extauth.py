@@ -24,7 +24,7 @@ def live_jwks(ctx: Context) -> tuple[oidc.Metadata, dict[str, Any]]:
     """
     ctx.env.require("okta_org_url")
     assert ctx.env.okta_org_url
-    meta = oidc.discover(ctx.env.okta_org_url, ctx.params.authorization_server)
+    meta = ctx.discover()
     jwks = oidc.fetch_jwks(meta.jwks_uri)
     if ctx.writes:
         ctx.state["jwks"] = jwks

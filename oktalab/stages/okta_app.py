@@ -52,7 +52,7 @@ def desired_app(
         "credentials": {
             "oauthClient": {
                 "token_endpoint_auth_method": "none" if browser else "client_secret_basic",
-                "pkce_required": p.pkce_required,
+                "pkce_required": p.pkce,
                 "autoKeyRotation": True,
             }
         },
@@ -315,7 +315,7 @@ def client_secret(ctx: Context) -> Secret | None:
     if not candidates:
         return None
     assert ctx.env.okta_org_url
-    meta = oidc.discover(ctx.env.okta_org_url, ctx.params.authorization_server)
+    meta = ctx.discover()
     for candidate in candidates:
         if oidc.client_credentials_valid(meta, app["client_id"], candidate):
             return candidate

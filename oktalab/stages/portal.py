@@ -79,6 +79,41 @@ def run(ctx: Context, result: StageResult) -> None:
     for kind, name in applied:
         _wait_succeeded(ctx, result, kind, name)
     ctx.state["portal"] = {"origin": origin, "issuer": issuer}
+    portal_pkce(ctx, result, origin)
+
+
+def portal_pkce(ctx: Context, result: StageResult, origin: str) -> None:
+    """Say whether the portal sends PKCE, read from its redirect to Okta's /authorize.
+
+    The web app requires PKCE only when ``app.pkce_required`` asks for it (the guide leaves
+    it off); if it does and the portal sends no ``code_challenge``, Okta refuses the sign-in
+    ("PKCE code challenge is required when the token endpoint authentication method is
+    'NONE'" / "...required by the client"), so that combination fails here with the remedy.
+    """
+    from ..web import authorize_redirect
+    from .portal_verify import _resolve
+
+    meta = ctx.state.get("metadata") or {}
+    endpoint = meta.get("authorization_endpoint") or ctx.discover().authorization_endpoint
+    required = ctx.params.app.pkce
+    with result.timed() as t:
+        query = authorize_redirect(
+            [origin + "/login/oidc", origin + "/login"], endpoint, resolve=_resolve(ctx)
+        )
+    if query is None:
+        status, detail = "skipped", "the portal's login did not redirect to Okta's /authorize"
+    else:
+        method = (query.get("code_challenge_method") or ["plain"])[0]
+        sends = bool(query.get("code_challenge"))
+        detail = (
+            f"the portal sends PKCE ({method})"
+            if sends
+            else "the portal sends no PKCE code_challenge"
+        ) + f"; the app {'requires' if required else 'does not require'} PKCE"
+        status = "failed" if required and not sends else "ok"
+        if status == "failed":
+            detail += ": Okta would refuse its sign-in; set app.pkce_required: false"
+    result.add("portal PKCE", "Portal", origin, "checked", status, detail, seconds=t["s"])
 
 
 def _wait_succeeded(ctx: Context, result: StageResult, kind: str, name: str) -> None:

@@ -15,7 +15,6 @@ import secrets
 import time
 from typing import Any
 
-from .. import oidc
 from ..errors import OktalabError
 from ..params import GatewayPortalParams
 from ..results import StageResult
@@ -99,7 +98,7 @@ def run(ctx: Context, result: StageResult, p: GatewayPortalParams) -> None:
     env.require("okta_org_url", "test_username", "test_password")
     assert env.okta_org_url and env.test_username and env.test_password
     origin = (ctx.state.get("gateway_portal") or {}).get("origin") or ctx.portal_origin()
-    meta = oidc.discover(env.okta_org_url, ctx.params.authorization_server)
+    meta = ctx.discover()
     org_url = env.okta_org_url.rstrip("/")
     shot = screenshot_path(ctx.run_dir, "portal-frontend-signed-in.png")
     restricted = {x.id for x in p.api_products if x.restricted}

@@ -92,7 +92,7 @@ def run(ctx: Context, result: StageResult) -> None:
     assert ctx.env.okta_org_url
     cluster = ps.kubernetes.cluster_name
     origin = ctx.portal_origin()
-    meta = oidc.discover(ctx.env.okta_org_url, ps.authorization_server)
+    meta = ctx.discover()
     if not meta.end_session_endpoint:
         result.add(
             "end session",
@@ -202,7 +202,7 @@ def bearer_checks(ctx: Context, result: StageResult, p: GatewayPortalParams, ori
                 "no test user (OKTALAB_TEST_USERNAME / _PASSWORD)",
             )
             return
-        meta = oidc.discover(env.okta_org_url, ctx.params.authorization_server)
+        meta = ctx.discover()
         tokens = oidc.headless_login(
             org_url=env.okta_org_url,
             metadata=meta,

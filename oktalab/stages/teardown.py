@@ -74,7 +74,7 @@ def run(ctx: Context, result: StageResult) -> None:
                     action, status, detail = "deleted", "ok", ""
             result.add("delete", kind, f"{ns}/{name}", action, status, detail, seconds=t["s"])
 
-    if not (ctx.env.okta_org_url and ctx.env.okta_api_token):
+    if not (ctx.env.okta_org_url and (ctx.env.okta_api_token or ctx.env.has_service_app)):
         result.add(
             "okta",
             "Stage",
@@ -94,6 +94,17 @@ def run(ctx: Context, result: StageResult) -> None:
             entry["key"],
             entry.get("login", entry["key"]),
             lambda k: okta.delete_user(k),
+        )
+    for entry in ctx.ledger.items("okta_as_policy", "created"):
+        server = entry.get("server", ps.authorization_server)
+        _okta_delete(
+            ctx,
+            result,
+            "AuthorizationServerPolicy",
+            entry["key"],
+            entry.get("name", entry["key"]),
+            partial(okta.delete_as_policy, server),
+            ledger_kind="okta_as_policy",
         )
     for kind, row_kind, path in (
         ("okta_claim", "AuthorizationServerClaim", "claims"),

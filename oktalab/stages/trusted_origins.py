@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .. import oidc
 from ..results import StageResult
 from .context import Context
 
@@ -118,7 +117,7 @@ def ensure(ctx: Context, result: StageResult, redirect_uris: list[str]) -> None:
     if ctx.mode == "plan":
         return
     assert ctx.env.okta_org_url
-    meta = oidc.discover(ctx.env.okta_org_url, ctx.params.authorization_server)
+    meta = ctx.discover()
     for origin in origins:
         with result.timed() as t:
             ok, detail = preflight(meta.token_endpoint, origin)

@@ -149,7 +149,7 @@ def run(ctx: Context, result: StageResult) -> None:
             "no app in this run: run okta_app (and claims) first",
         )
         return
-    meta = oidc.discover(env.okta_org_url, ps.authorization_server)
+    meta = ctx.discover()
     tokens = oidc.headless_login(
         org_url=env.okta_org_url,
         metadata=meta,
@@ -186,13 +186,18 @@ def run(ctx: Context, result: StageResult) -> None:
             except httpx.HTTPError as exc:
                 got = f"{type(exc).__name__}"
         ok = got == expect
+        detail = f"expected {expect}, got {got}"
+        if not ok and token is good:  # a good token refused: say whether the clocks disagree
+            detail += (
+                f"; the Okta server's clock is {meta.clock_skew:+.0f} s from ours (Date header)"
+            )
         result.add(
             step,
             "GatewayCheck",
             url.removeprefix(gateway),
             "checked",
             "ok" if ok else "failed",
-            f"expected {expect}, got {got}: {cause(url, token)}",
+            f"{detail}: {cause(url, token)}",
             seconds=t["s"],
         )
 

@@ -330,7 +330,7 @@ def evaluate_policy(
             grants = (cond.get("grantTypes") or {}).get("include") or []
             if grant_type not in grants:
                 continue
-            allowed_scopes = (cond.get("scopes") or {}).get("include") or []
+            allowed_scopes = (cond.get("scopes") or {}).get("include") or ["*"]
             if "*" not in allowed_scopes and not set(scopes) <= set(allowed_scopes):
                 continue
             if not _people_match(org, rule, user_id):
@@ -526,9 +526,14 @@ def build_rule(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest
         raise validation(
             "grantTypes", f"conditions.grantTypes.include: Invalid grant type '{bad[0]}'."
         )
+    # Real Okta answered 201 to a rule with "scopes": {} and stored "include": [] (recorded
+    # traffic: terraform-provider-okta TestAccResourceOktaAuthServerPolicyRule_create). Such a
+    # rule admits any scope here (assumption: no recording shows a token request against it).
     scopes = want_dict(cond.get("scopes"), "scopes", {}).get("include")
-    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
-        raise validation("scopes", "conditions.scopes.include: The field cannot be left blank")
+    if scopes is not None and (
+        not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes)
+    ):
+        raise validation("scopes", "conditions.scopes.include: must be an array of scope names")
     people = want_dict(cond.get("people"), "people", {})
     if not people:
         raise validation("people", "conditions.people: The field cannot be left blank")
@@ -561,7 +566,7 @@ def build_rule(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> rest
                 "groups": {"include": groups_in["include"], "exclude": groups_in["exclude"]},
             },
             "grantTypes": {"include": grants},
-            "scopes": {"include": scopes},
+            "scopes": {"include": list(scopes or [])},
         },
         "actions": {
             "token": {

@@ -667,9 +667,10 @@ def _issue(
     refresh_window: int = 10080 * 60,
     existing_refresh: str | None = None,
     absolute_expires: float | None = None,
+    family: str | None = None,
 ) -> dict[str, Any]:
     client_id = apps.oauth_credentials(app)["client_id"]
-    access_token, _ = tokens.mint_access_token(
+    access_token, at_claims = tokens.mint_access_token(
         org,
         server,
         client_id=client_id,
@@ -691,15 +692,19 @@ def _issue(
         and "offline_access" in scopes
         and "refresh_token" in settings.get("grant_types", [])
     ):
+        chain = family or tokens.opaque(12)
         if existing_refresh is not None:
             out["refresh_token"] = existing_refresh
+            _family_add(org, chain, at_claims, None)
         else:
             refresh = tokens.opaque(32)
             org.purge_expired("refresh")
+            _family_add(org, chain, at_claims, tokens.digest(refresh))
             org.put(
                 "refresh",
                 tokens.digest(refresh),
                 {
+                    "family": chain,
                     "client_id": client_id,
                     "server": tokens.key_owner(server),
                     "user_id": user["id"],
@@ -724,6 +729,33 @@ def _issue(
             access_token=access_token,
         )
     return out
+
+
+def _family_add(
+    org: OrgState, family: str, at_claims: dict[str, Any], newest_refresh: str | None
+) -> None:
+    """Remember, per refresh-token chain, its newest refresh token and the access tokens
+    issued in it, so that reuse detection can invalidate them."""
+    doc = org.get("refresh_family", family) or {"newest": None, "access": {}}
+    doc["access"][at_claims["jti"]] = at_claims["exp"]
+    if newest_refresh is not None:
+        doc["newest"] = newest_refresh
+    org.put("refresh_family", family, doc)
+
+
+def _detect_reuse(org: OrgState, family: str | None) -> None:
+    """A rotated refresh token used again after its grace period: Okta "immediately
+    invalidates the most recently issued refresh token and all access tokens issued since
+    the user authenticated" (Okta developer docs, guides/refresh-tokens, "Refresh token reuse
+    detection"; okta-developer-docs @01d856d)."""
+    doc = org.get("refresh_family", family or "")
+    if family is None or doc is None:
+        return
+    if doc.get("newest"):
+        org.delete("refresh", doc["newest"])
+    for jti, exp in doc["access"].items():
+        tokens.revoke_jti(org, jti, int(exp))
+    org.delete("refresh_family", family)
 
 
 def _rule_or_deny(
@@ -936,11 +968,18 @@ def _grant_refresh(
     client_id = apps.oauth_credentials(app)["client_id"]
     now = time.time()
     if (
+        record is not None
+        and record.get("rotated_until") is not None
+        and record["rotated_until"] < now
+        and record["client_id"] == client_id
+    ):
+        _detect_reuse(org, record.get("family"))
+        raise OAuthError("invalid_grant", "The refresh token is invalid or expired.")
+    if (
         record is None
         or record["expires"] < now
         or record["client_id"] != client_id
         or record["server"] != tokens.key_owner(server)
-        or (record.get("rotated_until") is not None and record["rotated_until"] < now)
         or (record.get("absolute_expires") is not None and record["absolute_expires"] < now)
     ):
         raise OAuthError("invalid_grant", "The refresh token is invalid or expired.")
@@ -986,6 +1025,7 @@ def _grant_refresh(
         refresh_window=window,
         existing_refresh=existing,
         absolute_expires=record.get("absolute_expires"),  # rotation keeps the chain's lifetime
+        family=record.get("family"),
     )
     out["scope"] = " ".join(s for s in scopes)
     return out

@@ -112,6 +112,13 @@ class SigningKey:
         }
 
 
+#: Key owner of the org authorization server's *access tokens*. Okta signs them with a key it
+#: does not publish at ``/oauth2/v1/keys``: they are for Okta's own APIs (and introspection),
+#: not for local validation (developer.okta.com/docs/concepts/auth-servers/
+#: #org-authorization-server). ID tokens of the org server use the published key.
+ORG_ACCESS_TOKEN_KEYS = "org-access-tokens"
+
+
 class OrgState:
     """The stored state of one Okta org in ``db``; all absolute URLs derive from ``org_url``."""
 

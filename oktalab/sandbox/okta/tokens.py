@@ -21,7 +21,7 @@ import jwt
 
 from . import authz, groups
 from .expressions import Context, ExpressionError, evaluate
-from .state import OrgState
+from .state import ORG_ACCESS_TOKEN_KEYS, OrgState
 
 ID_TOKEN_LIFETIME = 3600
 
@@ -45,6 +45,10 @@ def at_hash(access_token: str) -> str:
 
 def key_owner(server: dict[str, Any] | None) -> str:
     return authz.ORG_AS if server is None else server["id"]
+
+
+def access_key_owner(server: dict[str, Any] | None) -> str:
+    return ORG_ACCESS_TOKEN_KEYS if server is None else server["id"]
 
 
 def context_for(
@@ -154,7 +158,8 @@ def mint_access_token(
         ctx = context_for(org, user, client_id, app_id)
         for name, value in token_claims(org, server, "RESOURCE", scopes, ctx).items():
             claims.setdefault(name, value)
-    return sign(org, server, claims), claims
+    key = org.signing_key(access_key_owner(server))
+    return jwt.encode(claims, key.private, algorithm="RS256", headers={"kid": key.kid}), claims
 
 
 def scope_claims(user: dict[str, Any], scopes: list[str], *, full: bool) -> dict[str, Any]:
@@ -311,7 +316,7 @@ def verify_access_token(
         return None
     if server != "any" and key_owner(issuing) != key_owner(server):  # type: ignore[arg-type]
         return None
-    key = org.key_by_kid(key_owner(issuing), header.get("kid"))
+    key = org.key_by_kid(access_key_owner(issuing), header.get("kid"))
     if key is None:
         return None
     try:

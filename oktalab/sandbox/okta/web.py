@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import OktaApiError, not_found
-from .state import OrgState
+from .state import ORG_ACCESS_TOKEN_KEYS, OrgState
 
 
 def org_of(request: Request) -> OrgState:
@@ -48,7 +48,7 @@ def _bearer_claims(org: OrgState, token: str) -> dict[str, Any] | None:
     """Claims of an org-AS access token (OAuth for Okta service apps), or None."""
     try:
         header = jwt.get_unverified_header(token)
-        key = org.key_by_kid("org", header.get("kid"))
+        key = org.key_by_kid(ORG_ACCESS_TOKEN_KEYS, header.get("kid"))
         if key is None:
             return None
         claims = jwt.decode(
