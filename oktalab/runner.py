@@ -29,7 +29,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ParameterError, SandboxError
-from .packaged import notebooks_dir, require_extra
+from .packaged import missing_requirements, notebooks_dir, require_extra
 from .params import GUIDE_STAGES, ParameterSet, load_parameters
 from .results import read_rows, stage_status, write_reports
 from .settings import read_env_file, sandbox_dir
@@ -416,6 +416,13 @@ class Runner:
         """
         command = "teardown" if teardown else "run"
         planned = self.plan(files, stages=stages, teardown=teardown)
+        sandbox = SandboxProcess(self.sandbox_state_dir)
+        if (
+            any(ps.target == "sandbox" for _, ps, _ in planned)
+            and missing_requirements("sandbox")
+            and not sandbox.running()
+        ):  # before the run folder exists: a refused run leaves nothing behind
+            require_extra("sandbox", "the embedded sandbox")
         started = dt.datetime.now(dt.UTC)
         t0 = time.perf_counter()
         run_dir, previous = self._prepare_dir(command)
@@ -424,7 +431,6 @@ class Runner:
             StageRun(ps.name, s, NOTEBOOKS[s]) for _, ps, wanted in planned for s in wanted
         ]
         self._total = len(report.stages)
-        sandbox = SandboxProcess(self.sandbox_state_dir)
         try:
             if any(ps.target == "sandbox" for _, ps, _ in planned):
                 sandbox.ensure()
