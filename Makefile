@@ -7,7 +7,9 @@ CKSUM  := $(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.installed-run-$(CKSUM)
 DEV_STAMP := $(VENV)/.installed-dev-$(CKSUM)
 PARAMS ?= parameters/sandbox.yaml parameters/sandbox-portal.yaml
-OUT    ?= runs/latest
+# Empty: each run writes runs/<UTC timestamp>-<command>/ and runs/latest points to it.
+OUT    ?=
+OUT_ARG = $(if $(OUT),--out $(OUT))
 
 .PHONY: setup setup-run js run teardown test lint format bench wheel-check sandbox-start sandbox-stop clean
 
@@ -39,10 +41,10 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	else echo "npm not found: the Okta JS judge tests will be skipped"; fi
 
 run: setup-run  ## run the guides' stages on the embedded sandbox and print the results table
-	$(PY) -m oktalab run $(PARAMS) --out $(OUT)
+	$(PY) -m oktalab run $(PARAMS) $(OUT_ARG)
 
 teardown: setup-run
-	$(PY) -m oktalab teardown $(PARAMS) --out $(OUT)-teardown
+	$(PY) -m oktalab teardown $(PARAMS) $(OUT_ARG)
 
 test: setup js  ## the test suite (browser tests skip without Debian's chromium, JS judges without npm)
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""The ``oktalab`` command: run, teardown, params, info, and the sandbox controls."""
+"""The ``oktalab`` command: run, teardown, init, params, token, info, and the sandbox controls."""
 
 from __future__ import annotations
 
@@ -6,15 +6,60 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 from . import __version__
-from .errors import OktalabError, ParameterError
+from .errors import ConfigurationError, OktalabError, ParameterError
 from .packaged import DEFAULT_SETS, default_parameter_files, init_lab, require_extra
+from .params import GUIDE_STAGES
 from .results import format_table
 
 DEFAULT_PARAMS = " and ".join(DEFAULT_SETS) + " (packaged: both guides on the sandbox)"
+
+
+class Progress:
+    """A line per stage as it starts and ends; a tqdm bar on a terminal; nothing with ``-q``.
+
+    Lines go to ``stream`` (stderr), so stdout carries only the results table.
+    """
+
+    def __init__(self, *, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.bar: Any = None
+
+    def __call__(self, event: str, stage: Any, total: int) -> None:
+        if self.quiet:
+            return
+        if self.tty and self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total, file=self.stream, unit="stage", leave=False, dynamic_ncols=True
+            )
+        if event == "start":
+            line = f"{stage.parameter_set:16} {stage.stage:14} started"
+        else:
+            line = (
+                f"{stage.parameter_set:16} {stage.stage:14} {stage.status:8} {stage.seconds:6.1f} s"
+            )
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+            if event == "end":
+                self.bar.update(1)
+            self.bar.set_description(f"{stage.parameter_set} {stage.stage}")
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _adopt_args(args: argparse.Namespace) -> None:
@@ -45,14 +90,31 @@ def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
         if getattr(args, "stages", None)
         else None
     )
-    runner = Runner(out_dir=args.out, sandbox_state_dir=args.state_dir, log_output=args.verbose)
-    report = runner.run(files, stages=stages, teardown=teardown)
+    progress = Progress(quiet=args.quiet)
+    runner = Runner(
+        out_dir=args.out,
+        sandbox_state_dir=args.state_dir,
+        log_output=args.verbose,
+        progress=progress,
+    )
+    try:
+        report = runner.run(files, stages=stages, teardown=teardown)
+    finally:
+        progress.close()
+    counts = report.counts()
+    where = report.paths["html"]
+    if report.interrupted:
+        print(
+            f"interrupted: {counts['ok']} stage(s) passed, {counts['failed']} failed,"
+            f" {counts['skipped']} skipped; reports in {where.parent}",
+            file=sys.stderr,
+        )
+        return report.exit_code
     print(format_table(report.rows))
     print()
     verdict = "all checks passed" if report.exit_code == 0 else f"{report.failed} row(s) failed"
-    print(
-        f"{len(report.rows)} rows, {verdict}. Reports: {report.paths['json']}, {report.paths['csv']}, {report.paths['html']}"
-    )
+    print(f"{len(report.rows)} rows, {verdict} in {report.seconds:.1f} s.")
+    print(f"report: {where}")
     return report.exit_code
 
 
@@ -99,8 +161,30 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tool_version(cmd: list[str]) -> str:
+    """The first line a tool prints for its version, or why there is none."""
+    exe = shutil.which(cmd[0])
+    if exe is None:
+        return "not found on PATH"
+    try:
+        proc = subprocess.run(
+            [exe, *cmd[1:]], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"at {exe}, no version ({type(exc).__name__})"
+    text = (proc.stdout or proc.stderr).strip()
+    if cmd[0] == "kubectl":
+        try:
+            return str(json.loads(text)["clientVersion"]["gitVersion"]) + f" at {exe}"
+        except (ValueError, KeyError):
+            pass
+    return (text.splitlines() or ["?"])[0] + f" at {exe}"
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import importlib.metadata as md
+
+    from .web import chromium_path
 
     print(f"oktalab {__version__} at {Path(__file__).resolve().parent}")
     print(
@@ -120,6 +204,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
             print(f"{dist} {md.version(dist)}")
         except md.PackageNotFoundError:
             print(f"{dist} not installed")
+    chromium = chromium_path()
+    print(f"chromium {_tool_version([chromium, '--version']) if chromium else 'not found on PATH'}")
+    print(f"kubectl {_tool_version(['kubectl', 'version', '--client', '-o', 'json'])}")
     return 0
 
 
@@ -140,6 +227,59 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_token(args: argparse.Namespace) -> int:
+    """An access token for the test user of a parameter set's app, on stdout only."""
+    from . import oidc
+    from .params import load_parameters
+    from .settings import Environment
+    from .stages.context import Context
+    from .stages.okta_app import client_secret
+
+    file = args.params or default_parameter_files()[0]
+    ps = load_parameters(file)
+    if args.state_dir:
+        os.environ["OKTALAB_SANDBOX_DIR"] = str(Path(args.state_dir).resolve())
+    env = Environment.load(target=ps.target)
+    env.require("okta_org_url", "okta_api_token", "test_username", "test_password")
+    assert env.okta_org_url and env.test_username and env.test_password
+    ctx = Context(params=ps, run_dir=Path(os.devnull), env=env)
+    try:
+        app = ctx.okta.find_app(ps.app.label)
+        if app is None:
+            raise ConfigurationError(
+                f"no Okta app labelled {ps.app.label!r}: run `oktalab run {file}` first"
+            )
+        ctx.state["app"] = {
+            "id": app["id"],
+            "client_id": app["credentials"]["oauthClient"]["client_id"],
+            "type": ps.app.type,
+        }
+        secret = client_secret(ctx) if ps.app.type == "web" else None
+        if ps.app.type == "web" and secret is None:
+            raise ConfigurationError(
+                "a web app needs its client secret: set OKTALAB_CLIENT_SECRET (Okta shows it once)"
+            )
+        tokens = oidc.headless_login(
+            org_url=env.okta_org_url,
+            metadata=oidc.discover(env.okta_org_url, ps.authorization_server),
+            client_id=ctx.state["app"]["client_id"],
+            redirect_uri=ctx.redirect_uris()[0],
+            username=env.test_username,
+            password=env.test_password,
+            scopes=ps.token_preview.scopes,
+            client_secret=secret,
+        )
+    finally:
+        ctx.close()
+    if sys.stdout.isatty():
+        print(
+            "warning: this access token is a secret; prefer TOKEN=$(oktalab token) over the screen",
+            file=sys.stderr,
+        )
+    print(tokens.access_token.reveal())
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     require_extra("sandbox", "the embedded sandbox")
     try:
@@ -156,10 +296,29 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
             state_dir, public_url=args.public_url, gloo_version=args.gloo_version
         )
     if args.action == "start":
+        if args.public_url and control.running(state_dir):
+            print(
+                f"a sandbox already runs for {state_dir} and keeps its URL; --public-url applies"
+                f" at a start: oktalab sandbox stop --state-dir {state_dir}, then start again",
+                file=sys.stderr,
+            )
         return control.start(state_dir, public_url=args.public_url, gloo_version=args.gloo_version)
     if args.action == "stop":
         return control.stop(state_dir)
-    return control.status(state_dir)
+    code = control.status(state_dir)
+    if code != 0:
+        print(f"start one with: oktalab sandbox start --state-dir {state_dir}")
+    return code
+
+
+def _stage_epilog() -> str:
+    lines = ["stages of each guide (--stages takes names of the guide of the parameter set):"]
+    lines += [f"  {guide}: {', '.join(names)}" for guide, names in GUIDE_STAGES.items()]
+    lines.append("  both guides: teardown (what `oktalab teardown` runs)")
+    lines.append(
+        "output: runs/<UTC timestamp>-<command>/ with runs/latest pointing to it (--out DIR instead)"
+    )
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,7 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("params", nargs="*", help=f"parameter files (default: {DEFAULT_PARAMS})")
-        p.add_argument("--out", default="runs/latest", help="output folder (default: runs/latest)")
+        p.add_argument(
+            "--out",
+            default=None,
+            help="output folder (default: a new runs/<UTC timestamp>-<command>/, runs/latest points to it)",
+        )
         p.add_argument(
             "--state-dir", default=None, help="sandbox state folder (default: .oktalab/sandbox)"
         )
@@ -184,11 +347,25 @@ def build_parser() -> argparse.ArgumentParser:
             help="let every set take over this existing object (repeatable): app/<label>, "
             "group/<name>, claim/<name>, scope/<name>, policy/<name>, <Kind>/<namespace>/<name>",
         )
+        p.add_argument(
+            "-q", "--quiet", action="store_true", help="no progress lines: the table only"
+        )
 
-    run = sub.add_parser("run", help="execute the stage notebooks for each parameter file")
+    fmt = argparse.RawDescriptionHelpFormatter
+    run = sub.add_parser(
+        "run",
+        help="execute the stage notebooks for each parameter file",
+        epilog=_stage_epilog(),
+        formatter_class=fmt,
+    )
     common(run)
     run.add_argument("--stages", help="comma-separated stages to run (default: the guide's stages)")
-    td = sub.add_parser("teardown", help="remove what the stages created, and only that")
+    td = sub.add_parser(
+        "teardown",
+        help="remove what the stages created, and only that",
+        epilog=_stage_epilog(),
+        formatter_class=fmt,
+    )
     common(td)
     for name, text in (
         ("plan", "show what a run would change, writing nothing (exit 2 when something would)"),
@@ -216,6 +393,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ini.add_argument("dir", help="folder to write notebooks/ and parameters/ into")
     ini.add_argument("--force", action="store_true", help="overwrite files you changed")
+
+    tok = sub.add_parser(
+        "token",
+        help="print an access token for the test user (stdout only), for the guide's curl check",
+    )
+    tok.add_argument(
+        "params", nargs="?", help=f"parameter file (default: {DEFAULT_SETS[0]}, guide 1)"
+    )
+    tok.add_argument(
+        "--state-dir", default=None, help="sandbox state folder (default: .oktalab/sandbox)"
+    )
 
     sb = sub.add_parser("sandbox", help="the embedded sandbox (Okta org, Kubernetes API, gateway)")
     sb.add_argument("action", choices=["start", "stop", "status", "serve"])
@@ -253,9 +441,14 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_info(args)
         if args.command == "init":
             return _cmd_init(args)
+        if args.command == "token":
+            return _cmd_token(args)
         return _cmd_sandbox(args)
     except ParameterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if len(exc.problems) == 1 and exc.problems[0][0].startswith("--"):
+            print(f"error: {exc.problems[0][0]}: {exc.problems[0][1]}", file=sys.stderr)
+        else:
+            print(f"error: {exc}", file=sys.stderr)
         return 2
     except OktalabError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -265,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
         return 130
 
 

@@ -66,6 +66,7 @@ def run_mode(
             report.rows += _run_set(runner, path, ps, mode, Path(state_from), stages)
     finally:
         sandbox.stop_if_started()
+    assert runner.out_dir is not None  # run_mode always names its folder
     report.paths = write_reports(runner.out_dir, report.rows, title=f"oktalab {mode}")
     return report
 
@@ -78,6 +79,7 @@ def _run_set(
     state_from: Path,
     stages: list[str] | None,
 ) -> list[dict[str, Any]]:
+    assert runner.out_dir is not None  # run_mode always names its folder
     run_dir = runner.out_dir / ps.name
     (run_dir / "rows").mkdir(parents=True, exist_ok=True)
     previous = state_from.resolve() / ps.name / "state.json"

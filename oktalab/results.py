@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import html
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,14 +144,36 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+def stage_status(rows: list[dict[str, Any]]) -> Status:
+    """A stage's status from its rows: failed if any failed, skipped if all (or none) skipped."""
+    if any(r["status"] == "failed" for r in rows):
+        return "failed"
+    if not rows or all(r["status"] == "skipped" for r in rows):
+        return "skipped"
+    return "ok"
+
+
 def write_reports(
-    out_dir: Path, rows: list[dict[str, Any]], *, title: str = "oktalab results"
+    out_dir: Path,
+    rows: list[dict[str, Any]],
+    *,
+    title: str = "oktalab results",
+    meta: dict[str, Any] | None = None,
+    stages: list[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
-    """Write results.json, results.csv and report.html into ``out_dir``."""
+    """Write results.json, results.csv, run.json and report.html into ``out_dir``.
+
+    ``meta`` is the run's header (when, target, versions, wall time; never a secret) and
+    ``stages`` one entry per stage run (status, seconds incl. kernel start, notebook);
+    see :mod:`oktalab.report` for the HTML page.
+    """
+    from .report import render_report
+
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / "results.json",
         "csv": out_dir / "results.csv",
+        "run": out_dir / "run.json",
         "html": out_dir / "report.html",
     }
     paths["json"].write_text(json.dumps(rows, indent=1))
@@ -159,47 +181,84 @@ def write_reports(
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    failed = sum(1 for r in rows if r["status"] == "failed")
-    colours = {"ok": "#d4edda", "failed": "#f8d7da", "skipped": "#e2e3e5"}
-    body = "".join(
-        f'<tr style="background:{colours.get(r["status"], "")}">'
-        + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in COLUMNS)
-        + "</tr>"
-        for r in rows
-    )
-    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
-    verdict = "all checks passed" if not failed else f"{failed} failed"
-    paths["html"].write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-        "padding:3px 6px;font-size:13px}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1><p>{len(rows)} rows, {verdict}.</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"
-    )
+    meta = dict(meta or {})
+    meta["stages"] = stages or []
+    paths["run"].write_text(json.dumps(meta, indent=1))
+    paths["html"].write_text(render_report(out_dir, rows, meta, title=title))
     return paths
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table for the terminal."""
-    cols = [
-        "parameter_set",
-        "stage",
-        "step",
-        "kind",
-        "name",
-        "action",
-        "status",
-        "seconds",
-        "detail",
-    ]
-    cells = [[str(r.get(c, "")) for c in cols] for r in rows]
-    for line in cells:
-        line[-1] = line[-1][:70]
-    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(cols)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
+# The console table: at most this wide (the full rows are in results.json/csv and the report).
+TABLE_WIDTH = 120
+_TABLE_COLUMNS = [
+    # (column, header, minimum width)
+    ("parameter_set", "set", 8),
+    ("stage", "stage", 8),
+    ("step", "step", 10),
+    ("name", "name", 12),
+    ("action", "action", 9),
+    ("status", "status", 7),
+    ("seconds", "seconds", 7),
+    ("detail", "detail", 16),
+]
+
+
+def _clip_cell(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def format_table(rows: list[dict[str, Any]], width: int = TABLE_WIDTH) -> str:
+    """A plain-text table for the terminal, at most ``width`` columns wide.
+
+    Long cells are cut with ``…`` (widest column first, never below its minimum); ``kind``
+    is left out. The full rows are in the files.
+    """
+    cols = [c for c, _, _ in _TABLE_COLUMNS]
+    heads = [h for _, h, _ in _TABLE_COLUMNS]
+    mins = [m for _, _, m in _TABLE_COLUMNS]
+    cells = [[" ".join(str(r.get(c, "")).split()) for c in cols] for r in rows]
+    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(heads)]
+    gap = 2 * (len(cols) - 1)
+    while sum(widths) + gap > width:
+        shrinkable = [i for i, w in enumerate(widths) if w > max(mins[i], len(heads[i]))]
+        if not shrinkable:
+            break
+        i = max(shrinkable, key=lambda k: widths[k])
+        widths[i] -= 1
+    out = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip()]
     out.append("  ".join("-" * w for w in widths))
-    out += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
+    out += [
+        "  ".join(_clip_cell(v, w).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    ]
     return "\n".join(out)
+
+
+# Claim names whose values could be replayed or correlate sessions: shown masked in files.
+MASKED_CLAIM = re.compile(r"secret|token|password|hash|nonce|jti|sid|code", re.I)
+
+
+def mask_claims(claims: dict[str, Any]) -> dict[str, str]:
+    """Decoded claims for files and reports: secret-like values cut to 4 characters, times
+    also shown as UTC, everything else as text (JSON for lists and objects)."""
+    import datetime as dt
+
+    out: dict[str, str] = {}
+    for k, v in claims.items():
+        if MASKED_CLAIM.search(k):
+            text = str(v)
+            out[k] = f"{text[:4]}… ({len(text)} chars, masked)" if text else ""
+        elif k in ("iat", "exp", "auth_time", "nbf") and isinstance(v, int):
+            out[k] = f"{v} ({dt.datetime.fromtimestamp(v, dt.UTC):%Y-%m-%d %H:%M:%S} UTC)"
+        else:
+            out[k] = v if isinstance(v, str) else json.dumps(v)
+    return out
+
+
+def write_claims(path: Path, tokens: dict[str, dict[str, Any]]) -> None:
+    """Save decoded claims (never a token) masked by :func:`mask_claims`, for the report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({k: mask_claims(v) for k, v in tokens.items() if v}, indent=1))
 
 
 def claims_frame(claims: dict[str, Any]) -> Any:

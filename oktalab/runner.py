@@ -1,27 +1,37 @@
 """Batch runs: validate every parameter file, execute the stage notebooks with papermill, report.
 
 Parse → validate (all files, before any call) → execute (one executed notebook per stage in
-``OUT/<parameter-set>/``) → report (``results.json``, ``results.csv``, ``report.html``).
-The sandbox is started in a child process when a parameter set targets it and none runs,
-so this module never imports the sandbox.
+``RUN/<parameter-set>/``) → report (``results.json``, ``results.csv``, ``report.html``,
+``run.json``). Each run writes its own folder ``runs/<UTC timestamp>-<command>/`` and
+``runs/latest`` points to the newest (``--out DIR`` writes to DIR instead). The sandbox is
+started in a child process when a parameter set targets it and none runs, so this module never
+imports the sandbox. Ctrl-C stops the running kernel and a sandbox this run started, and the
+reports are still written, the rest ``skipped``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
 import os
+import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .errors import ParameterError, SandboxError
-from .packaged import notebooks_dir, require_extra
-from .params import ParameterSet, load_parameters
-from .results import read_rows, write_reports
+from .packaged import missing_requirements, notebooks_dir, require_extra
+from .params import GUIDE_STAGES, ParameterSet, load_parameters
+from .results import read_rows, stage_status, write_reports
 from .settings import read_env_file, sandbox_dir
 
 NOTEBOOKS = {
@@ -35,13 +45,21 @@ NOTEBOOKS = {
     "portal_verify": "07_portal_verify.ipynb",
     "teardown": "99_teardown.ipynb",
 }
+RUNS_ROOT = Path("runs")
+LATEST = "latest"
+# Files a stage keeps across runs (ids and endpoints, never a secret): a later `--stages verify`
+# in a new run folder starts from what the previous run found.
+CARRIED = ("state.json",)
 
 
-def ipc_kernel_manager(socket_dir: str, log_path: Path | None = None) -> type:
+def ipc_kernel_manager(
+    socket_dir: str, log_path: Path | None = None, launched: list[Any] | None = None
+) -> type:
     """Kernels on local IPC sockets instead of plaintext TCP ports (ipykernel's own advice).
 
     The kernel process's own log (not cell output, which the executed notebook keeps) goes
-    to ``log_path`` rather than the terminal, so a run prints only its results table.
+    to ``log_path`` rather than the terminal, so a run prints only its results table. Each
+    manager that launched a kernel is appended to ``launched`` so that Ctrl-C can stop it.
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum, Unicode
@@ -51,6 +69,8 @@ def ipc_kernel_manager(socket_dir: str, log_path: Path | None = None) -> type:
         ip = Unicode(str(Path(socket_dir) / "kernel"), config=True)
 
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> Any:
+            if launched is not None:
+                launched.append(self)
             if log_path is None:
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
             with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
@@ -60,10 +80,139 @@ def ipc_kernel_manager(socket_dir: str, log_path: Path | None = None) -> type:
     return IPCKernelManager
 
 
+def _kill_kernels(launched: list[Any]) -> None:
+    """Stop kernels left running by an interrupted papermill call (the process, not a request)."""
+    for km in launched:
+        proc = getattr(getattr(km, "provisioner", None), "process", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+    launched.clear()
+
+
+def utc_stamp(now: dt.datetime | None = None) -> str:
+    """``20261130T053012Z``: sortable, and safe in a folder name on every file system."""
+    return (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def latest_run(root: Path = RUNS_ROOT) -> Path | None:
+    """The folder ``runs/latest`` points to (a symlink, or ``latest.txt`` where links fail)."""
+    link = root / LATEST
+    if link.is_symlink() or link.is_dir():
+        return link.resolve() if link.exists() else None
+    pointer = root / f"{LATEST}.txt"
+    if pointer.is_file():
+        target = root / pointer.read_text().strip()
+        return target if target.is_dir() else None
+    return None
+
+
+def new_run_dir(root: Path, command: str, now: dt.datetime | None = None) -> Path:
+    """Create ``root/<UTC timestamp>-<command>[-n]/`` (a new folder, never an existing one)."""
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = utc_stamp(now)
+    n = 1
+    while True:
+        d = root / (f"{stamp}-{command}" + (f"-{n}" if n > 1 else ""))
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            n += 1
+
+
+def point_latest(root: Path, target: Path) -> Path:
+    """Make ``root/latest`` point to ``target`` (relative symlink, replaced atomically).
+
+    A real ``latest`` folder from an earlier oktalab is kept as ``<its mtime>-earlier``. Where
+    symlinks cannot be made, ``latest.txt`` names the folder instead. Returns the pointer.
+    """
+    link = root / LATEST
+    if link.is_dir() and not link.is_symlink():
+        mtime = dt.datetime.fromtimestamp(link.stat().st_mtime, dt.UTC)
+        link.rename(new_run_dir(root, "earlier", mtime))  # replaces the empty new folder
+    tmp = root / f".{LATEST}-{os.getpid()}"
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(target.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        pointer = root / f"{LATEST}.txt"
+        pointer.write_text(target.name + "\n")
+        return pointer
+    with contextlib.suppress(FileNotFoundError):
+        (root / f"{LATEST}.txt").unlink()
+    return link
+
+
+def clear_out_dir(out: Path) -> None:
+    """Empty an explicit ``--out`` folder of an earlier run, keeping each set's ``state.json``.
+
+    Raises:
+        ParameterError: the folder has files but is not an oktalab run folder.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ParameterError([("--out", f"{out} exists and is not a folder")])
+    entries = list(out.iterdir())
+    if not entries:
+        return
+    if not ((out / "run.json").is_file() or (out / "results.json").is_file()):
+        raise ParameterError(
+            [("--out", f"{out} is not empty and holds no oktalab run; name a new or empty folder")]
+        )
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            for inner in entry.iterdir():
+                if inner.name in CARRIED:
+                    continue
+                if inner.is_dir() and not inner.is_symlink():
+                    shutil.rmtree(inner)
+                else:
+                    inner.unlink()
+        else:
+            entry.unlink()
+
+
+@dataclass
+class StageRun:
+    """One stage of one parameter set as the runner saw it (wall time includes kernel start)."""
+
+    parameter_set: str
+    stage: str
+    notebook: str
+    status: str = "skipped"  # ok | failed | skipped
+    seconds: float = 0.0
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "parameter_set": self.parameter_set,
+            "stage": self.stage,
+            "notebook": self.notebook,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "detail": self.detail,
+        }
+
+
+# (event, stage run, stages planned): "start" before a stage's kernel starts, "end" after it.
+ProgressHook = Callable[[str, StageRun, int], None]
+
+
 @dataclass
 class RunReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
+    stages: list[StageRun] = field(default_factory=list)
+    run_dir: Path | None = None
+    interrupted: bool = False
+    seconds: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -71,7 +220,16 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
         return 1 if self.failed or not self.rows else 0
+
+    def counts(self) -> dict[str, int]:
+        """Stages by status: ``{"ok": 7, "failed": 1, "skipped": 1}``."""
+        out = {"ok": 0, "failed": 0, "skipped": 0}
+        for s in self.stages:
+            out[s.status] = out.get(s.status, 0) + 1
+        return out
 
 
 class SandboxProcess:
@@ -96,7 +254,11 @@ class SandboxProcess:
         if self.running():
             return
         require_extra("sandbox", "the embedded sandbox")
-        proc = self._cli("start")
+        try:
+            proc = self._cli("start")
+        except BaseException:  # Ctrl-C while it starts: the server may already run, stop it
+            self.started_here = True
+            raise
         if proc.returncode != 0:
             raise SandboxError(
                 f"could not start the sandbox in {self.state_dir}:\n{proc.stdout}{proc.stderr}"
@@ -109,30 +271,87 @@ class SandboxProcess:
             self.started_here = False
 
 
+@contextlib.contextmanager
+def _no_sigint() -> Iterator[None]:
+    """A second Ctrl-C must not cut the clean-up short (kernel, sandbox, reports)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to mask
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def stages_for(ps: ParameterSet, stages: list[str] | None, *, teardown: bool) -> list[str]:
+    """The stages to run for one set: teardown, the ``--stages`` of its guide, or its own list."""
+    if teardown:
+        return ["teardown"]
+    if not stages:
+        return ps.stage_list
+    own = set(GUIDE_STAGES[ps.guide]) | {"teardown"}
+    return [s for s in stages if s in own]
+
+
+def check_stages(sets: list[ParameterSet], stages: list[str] | None) -> None:
+    """Every ``--stages`` name must be a stage of the guide of at least one set being run.
+
+    Raises:
+        ParameterError: one line naming the stage, its guide, and the stages that exist.
+    """
+    if not stages:
+        return
+    problems = []
+    guides = sorted({ps.guide for ps in sets})
+    for s in stages:
+        if s == "teardown" or any(s in GUIDE_STAGES[g] for g in guides):
+            continue
+        owners = [g for g, names in GUIDE_STAGES.items() if s in names]
+        listing = "; ".join(f"{g}: {', '.join(GUIDE_STAGES[g])}" for g in guides)
+        if owners:
+            problems.append(
+                f"{s!r} is a stage of guide {', '.join(owners)}, not of {', '.join(guides)}"
+                f" ({listing})"
+            )
+        else:
+            problems.append(f"unknown stage {s!r} ({listing}; or teardown)")
+    if problems:
+        raise ParameterError([("--stages", p) for p in problems])
+
+
 class Runner:
     """Runs parameter sets through the stage notebooks."""
 
     def __init__(
         self,
         *,
-        out_dir: str | Path = "runs/latest",
+        out_dir: str | Path | None = None,
+        runs_root: str | Path = RUNS_ROOT,
         sandbox_state_dir: str | Path | None = None,
         kernel_name: str = "python3",
         log_output: bool = False,
         stage_timeout: int = 600,
+        progress: ProgressHook | None = None,
     ) -> None:
-        self.out_dir = Path(out_dir).resolve()
+        self.out_dir = Path(out_dir).resolve() if out_dir else None
+        self.runs_root = Path(runs_root).resolve()
         self.sandbox_state_dir = (
             Path(sandbox_state_dir).resolve() if sandbox_state_dir else sandbox_dir().resolve()
         )
         self.kernel_name = kernel_name
         self.log_output = log_output
         self.stage_timeout = stage_timeout
+        self.progress = progress or (lambda event, stage, total: None)
+        self._launched: list[Any] = []
+        self._total = 0
+        self._target_env: dict[str, str] = {}
 
     def check_out_dir(self) -> None:
         """``--out`` must be a folder (or not exist yet) in a writable place; checked before
         any call so that a typo does not surface as a traceback after the stages ran."""
-        out = self.out_dir
+        out = self.out_dir or self.runs_root
         existing = next((p for p in (out, *out.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
             raise ParameterError([("--out", f"expected a folder, but {existing} is a file")])
@@ -160,45 +379,173 @@ class Runner:
             raise ParameterError([("", p) for p in problems])
         return sets
 
+    def plan(
+        self, files: list[str | Path], *, stages: list[str] | None = None, teardown: bool = False
+    ) -> list[tuple[Path, ParameterSet, list[str]]]:
+        """Validate files and stage names; the (file, set, stages) to run. No call is made."""
+        sets = self.load(files)
+        self.check_out_dir()
+        if not teardown:
+            check_stages([ps for _, ps in sets], stages)
+        planned = [(p, ps, stages_for(ps, stages, teardown=teardown)) for p, ps in sets]
+        for _, ps, wanted in planned:
+            if "portal_verify" in wanted and ps.portal_verify.driver == "browser":
+                require_extra("browser", f"{ps.name}: portal_verify.driver 'browser'")
+        return planned
+
+    def _prepare_dir(self, command: str) -> tuple[Path, Path | None]:
+        """The run folder, and the previous run's folder to carry state from."""
+        if self.out_dir is not None:
+            clear_out_dir(self.out_dir)
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            return self.out_dir, self.out_dir
+        previous = latest_run(self.runs_root)
+        run_dir = new_run_dir(self.runs_root, command)
+        point_latest(self.runs_root, run_dir)
+        return run_dir, previous
+
     def run(
         self, files: list[str | Path], *, stages: list[str] | None = None, teardown: bool = False
     ) -> RunReport:
-        sets = self.load(files)
-        self.check_out_dir()
-        for _, ps in sets:
-            wanted = ["teardown"] if teardown else (stages or ps.stage_list)
-            unknown = [s for s in wanted if s not in NOTEBOOKS]
-            if unknown:
-                raise ParameterError(
-                    [
-                        (
-                            "--stages",
-                            f"unknown stage(s) {unknown}; expected some of {list(NOTEBOOKS)}",
-                        )
-                    ]
-                )
-        for _, ps in sets:
-            wanted = ["teardown"] if teardown else (stages or ps.stage_list)
-            if "portal_verify" in wanted and ps.portal_verify.driver == "browser":
-                require_extra("browser", f"{ps.name}: portal_verify.driver 'browser'")
+        """Run every set's stages; reports are written even when interrupted (Ctrl-C).
+
+        Raises:
+            ParameterError: a file, a stage name or ``--out`` is wrong (before any call).
+            MissingExtra: the sandbox or browser extra is needed and absent.
+            SandboxError: the sandbox could not be started.
+        """
+        command = "teardown" if teardown else "run"
+        planned = self.plan(files, stages=stages, teardown=teardown)
         sandbox = SandboxProcess(self.sandbox_state_dir)
-        report = RunReport()
+        if (
+            any(ps.target == "sandbox" for _, ps, _ in planned)
+            and missing_requirements("sandbox")
+            and not sandbox.running()
+        ):  # before the run folder exists: a refused run leaves nothing behind
+            require_extra("sandbox", "the embedded sandbox")
+        started = dt.datetime.now(dt.UTC)
+        t0 = time.perf_counter()
+        run_dir, previous = self._prepare_dir(command)
+        report = RunReport(run_dir=run_dir)
+        report.stages = [
+            StageRun(ps.name, s, NOTEBOOKS[s]) for _, ps, wanted in planned for s in wanted
+        ]
+        self._total = len(report.stages)
         try:
-            if any(ps.target == "sandbox" for _, ps in sets):
+            if any(ps.target == "sandbox" for _, ps, _ in planned):
                 sandbox.ensure()
-            for path, ps in sets:
-                wanted = ["teardown"] if teardown else (stages or ps.stage_list)
-                report.rows += self._run_set(path, ps, wanted)
+                envfile = self.sandbox_state_dir / "sandbox.env"
+                if envfile.is_file():  # read now: a sandbox this run started is gone at the end
+                    self._target_env = read_env_file(envfile)
+            for path, ps, _ in planned:
+                if previous is not None and previous != run_dir:
+                    for name in CARRIED:
+                        src = previous / ps.name / name
+                        if src.is_file():
+                            (run_dir / ps.name).mkdir(parents=True, exist_ok=True)
+                            shutil.copyfile(src, run_dir / ps.name / name)
+                mine = [s for s in report.stages if s.parameter_set == ps.name]
+                report.rows += self._run_set(path, ps, run_dir, mine)
+                self._export_client_id(ps, run_dir / ps.name, removed=teardown)
+        except KeyboardInterrupt as exc:
+            report.interrupted = True
+            if isinstance(exc, _Interrupted):
+                report.rows += exc.rows
         finally:
-            sandbox.stop_if_started()
-        report.paths = write_reports(
-            self.out_dir, report.rows, title=f"oktalab {'teardown' if teardown else 'run'}"
-        )
+            with _no_sigint():
+                _kill_kernels(self._launched)
+                sandbox.stop_if_started()
+        with _no_sigint():
+            report.rows += self._skipped_rows(report)
+            report.seconds = time.perf_counter() - t0
+            meta = self._metadata(command, started, report, planned)
+            report.paths = write_reports(
+                run_dir,
+                report.rows,
+                title=f"oktalab {command}",
+                meta=meta,
+                stages=[s.as_dict() for s in report.stages],
+            )
         return report
 
-    def _kernel_env(self, ps: ParameterSet, run_dir: Path) -> dict[str, str]:
+    def _skipped_rows(self, report: RunReport) -> list[dict[str, Any]]:
+        """A row for each stage that never ran (after a failure or Ctrl-C), saying why."""
+        seen = {(r["parameter_set"], r["stage"]) for r in report.rows}
+        out = []
+        for s in report.stages:
+            if (s.parameter_set, s.stage) in seen:
+                continue
+            if not s.detail:
+                s.detail = "not run: interrupted (Ctrl-C)" if report.interrupted else "not run"
+            out.append(_notebook_row(s.parameter_set, s.stage, "planned", "skipped", s.detail))
+        return out
+
+    def _metadata(
+        self,
+        command: str,
+        started: dt.datetime,
+        report: RunReport,
+        planned: list[tuple[Path, ParameterSet, list[str]]],
+    ) -> dict[str, Any]:
+        """What the report's header shows: when, against what, versions (never a secret)."""
+        env = self._target_env
+        org = os.environ.get("OKTA_ORG_URL") or env.get("OKTA_ORG_URL", "")
+        public = env.get("OKTALAB_SANDBOX_PUBLIC_URL") or org
+        cluster = env.get("OKTALAB_CLUSTER_NAME") or os.environ.get("CLUSTER_NAME", "")
+        return {
+            "command": command,
+            "argv": sys.argv[1:],
+            "started": started.isoformat(timespec="seconds"),
+            "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "seconds": round(report.seconds, 3),
+            "interrupted": report.interrupted,
+            "oktalab": __version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "org_url": public,
+            "cluster": cluster,
+            "gloo_release": env.get("OKTALAB_GLOO_VERSION")
+            or os.environ.get("OKTALAB_GLOO_VERSION", ""),
+            "sets": [
+                {"name": ps.name, "guide": ps.guide, "target": ps.target, "file": str(p)}
+                for p, ps, _ in planned
+            ],
+            "counts": report.counts(),
+        }
+
+    def _export_client_id(self, ps: ParameterSet, set_dir: Path, *, removed: bool) -> None:
+        """Add guide 1's ``CLIENT_ID`` to the running sandbox's ``sandbox.env`` (mode 0600),
+        or drop it after a teardown of that set.
+
+        The guide's commands use ``$CLIENT_ID``; the sandbox writes the other names at its
+        start, and drops this one with the file when it stops. A client id is not a secret.
+        """
+        envfile = self.sandbox_state_dir / "sandbox.env"
+        if ps.target != "sandbox" or ps.guide != "oidc-gateway" or not envfile.is_file():
+            return
+        client_id = None
+        if not removed:
+            try:
+                state = json.loads((set_dir / "state.json").read_text())
+            except (OSError, ValueError):
+                return
+            client_id = (state.get("app") or {}).get("client_id")
+            if not client_id:
+                return
+        lines = [
+            line for line in envfile.read_text().splitlines() if not line.startswith("CLIENT_ID=")
+        ]
+        if client_id:
+            lines.append(f"CLIENT_ID={client_id}")
+        tmp = envfile.with_name(f".sandbox.env.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        os.replace(tmp, envfile)
+
+    def _kernel_env(self, ps: ParameterSet, set_dir: Path) -> dict[str, str]:
         env = {
-            "OKTALAB_RUN_DIR": str(run_dir),
+            "OKTALAB_RUN_DIR": str(set_dir),
             "OKTALAB_SANDBOX_DIR": str(self.sandbox_state_dir),
             "OKTALAB_HOME": os.environ.get("OKTALAB_HOME") or str(self.sandbox_state_dir.parent),
         }
@@ -209,10 +556,12 @@ class Runner:
                     env.setdefault(k, v)
         return env
 
-    def _run_set(self, path: Path, ps: ParameterSet, stages: list[str]) -> list[dict[str, Any]]:
+    def _run_set(
+        self, path: Path, ps: ParameterSet, run_root: Path, mine: list[StageRun]
+    ) -> list[dict[str, Any]]:
         import papermill as pm
 
-        run_dir = self.out_dir / ps.name
+        run_dir = run_root / ps.name
         run_dir.mkdir(parents=True, exist_ok=True)
         for old in (run_dir / "rows").glob("*.json"):
             old.unlink()
@@ -222,7 +571,9 @@ class Runner:
         saved = dict(os.environ)
         os.environ.update(self._kernel_env(ps, run_dir))
         try:
-            for stage in stages:
+            for i, sr in enumerate(mine):
+                stage = sr.stage
+                self.progress("start", sr, self._total)
                 t0 = time.perf_counter()
                 error = None
                 try:
@@ -235,44 +586,69 @@ class Runner:
                         log_output=self.log_output,
                         progress_bar=False,
                         execution_timeout=self.stage_timeout,
-                        kernel_manager_class=ipc_kernel_manager(sock_dir, run_dir / "kernels.log"),
+                        kernel_manager_class=ipc_kernel_manager(
+                            sock_dir, run_dir / "kernels.log", self._launched
+                        ),
                     )
+                except KeyboardInterrupt:
+                    sr.seconds = time.perf_counter() - t0
+                    sr.detail = f"interrupted (Ctrl-C) after {sr.seconds:.1f} s"
+                    with _no_sigint():
+                        _kill_kernels(self._launched)
+                        partial = read_rows(run_dir / "rows" / f"{stage}.json")
+                        rows += partial
+                        if not partial:
+                            rows.append(
+                                _notebook_row(ps.name, stage, "checked", "skipped", sr.detail)
+                            )
+                        self.progress("end", sr, self._total)
+                    raise _Interrupted(rows) from None
                 except Exception as exc:  # papermill wraps cell errors; keep the short form
                     error = getattr(exc, "evalue", None) or f"{type(exc).__name__}: {exc}"
+                self._launched.clear()
+                sr.seconds = time.perf_counter() - t0
                 stage_rows = read_rows(run_dir / "rows" / f"{stage}.json")
                 if error and not any(r["status"] == "failed" for r in stage_rows):
                     stage_rows.append(
-                        {
-                            "parameter_set": ps.name,
-                            "stage": stage,
-                            "step": "notebook",
-                            "kind": "Notebook",
-                            "name": NOTEBOOKS[stage],
-                            "action": "checked",
-                            "status": "failed",
-                            "detail": str(error)[:300],
-                            "seconds": round(time.perf_counter() - t0, 3),
-                        }
+                        _notebook_row(
+                            ps.name, stage, "checked", "failed", str(error)[:300], sr.seconds
+                        )
                     )
+                sr.status = stage_status(stage_rows)
+                if error:
+                    sr.detail = str(error)[:300]
+                self.progress("end", sr, self._total)
                 rows += stage_rows
                 if error and stage != "teardown":
-                    for later in stages[stages.index(stage) + 1 :]:
-                        rows.append(
-                            {
-                                "parameter_set": ps.name,
-                                "stage": later,
-                                "step": "notebook",
-                                "kind": "Notebook",
-                                "name": NOTEBOOKS[later],
-                                "action": "planned",
-                                "status": "skipped",
-                                "detail": f"not run: stage {stage!r} failed",
-                                "seconds": 0.0,
-                            }
-                        )
+                    for later in mine[i + 1 :]:
+                        later.detail = f"not run: stage {stage!r} failed"
                     break
         finally:
             os.environ.clear()
             os.environ.update(saved)
             shutil.rmtree(sock_dir, ignore_errors=True)
         return rows
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C inside a set: carries the rows that set produced so far."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+
+def _notebook_row(
+    parameter_set: str, stage: str, action: str, status: str, detail: str, seconds: float = 0.0
+) -> dict[str, Any]:
+    return {
+        "parameter_set": parameter_set,
+        "stage": stage,
+        "step": "notebook",
+        "kind": "Notebook",
+        "name": NOTEBOOKS[stage],
+        "action": action,
+        "status": status,
+        "detail": detail,
+        "seconds": round(seconds, 3),
+    }

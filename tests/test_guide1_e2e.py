@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from kubernetes import client as k8s, config as k8s_config
-from oktalab_support import ROOT, kubectl, oktalab_cli, run_cli as run
+from oktalab_support import ROOT, kubectl, oktalab_cli, read_env, run_cli as run
 
 pytestmark = pytest.mark.slow
 PARAMS = ROOT / "parameters" / "sandbox.yaml"
@@ -103,6 +105,47 @@ def test_kubectl_and_client_read_the_statuses(first_run: dict, sandbox: dict[str
     assert server["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "oktalab"
     pods = kubectl(sandbox, "get", "pods", "-A", "-l", "app=ext-auth-service")
     assert "ext-auth-service" in pods.stdout
+
+
+def test_sandbox_env_has_the_guides_names(first_run: dict, sandbox: dict[str, str]) -> None:
+    envfile = Path(sandbox["OKTALAB_SANDBOX_DIR"]) / "sandbox.env"
+    env = read_env(envfile)
+    assert envfile.stat().st_mode & 0o077 == 0, "sandbox.env holds secrets: owner only"
+    label = yaml.safe_load(PARAMS.read_text())["app"]["label"]
+    apps = httpx.get(
+        env["OKTA_ORG_URL"] + "/api/v1/apps",
+        params={"q": label},
+        headers={"Authorization": f"SSWS {env['OKTA_API_TOKEN']}"},
+    ).json()
+    live = [a["credentials"]["oauthClient"]["client_id"] for a in apps if a["label"] == label]
+    assert live == [env["CLIENT_ID"]], "CLIENT_ID is the app guide 1 last ensured"
+    assert env["CLUSTER_NAME"] == "cluster1"
+    meta = httpx.get(env["OKTA_ORG_URL"] + "/oauth2/default/.well-known/openid-configuration")
+    config = meta.json()
+    assert env["TOKEN_ENDPOINT"] == config["token_endpoint"]
+    assert env["AUTH_ENDPOINT"] == config["authorization_endpoint"]
+    assert env["LOGOUT_ENDPOINT"] == config["end_session_endpoint"]
+
+
+def test_token_command_gives_a_token_the_gateway_accepts(
+    first_run: dict, sandbox: dict[str, str]
+) -> None:
+    proc = oktalab_cli(
+        "token",
+        str(PARAMS),
+        "--state-dir",
+        sandbox["OKTALAB_SANDBOX_DIR"],
+        env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"]},
+    )
+    assert proc.returncode == 0, proc.stderr
+    token = proc.stdout.strip()
+    assert proc.stdout.count("\n") == 1 and token.count(".") == 2
+    assert proc.stderr == "", "no warning when stdout is not a terminal"
+    # The guide's own check, done by hand: curl -H "Authorization: Bearer $TOKEN" .../productpage
+    gateway = sandbox["OKTALAB_GATEWAY_URL"]
+    assert httpx.get(gateway + "/productpage").status_code == 403
+    ok = httpx.get(gateway + "/productpage", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200, ok.text[:300]
 
 
 def test_a_failing_check_fails_the_run(
@@ -328,3 +371,42 @@ def test_teardown_removes_only_what_it_made(
     )
     again = run(sandbox, "teardown", str(PARAMS), "--out", str(tmp_path / "again"))
     assert again[0] == 0 and not any(r["action"] == "deleted" for r in again[1])
+
+
+@pytest.mark.browser
+def test_report_reads_in_chromium_at_1280(first_run: dict, sandbox: dict[str, str]) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from oktalab.web import CHROMIUM_FLAGS
+
+    out = first_run["out"]
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((out / "report.html").as_uri())
+            header = page.inner_text("#header")
+            assert sandbox["OKTA_ORG_URL"].split("//")[1] in header or "127.0.0.1" in header
+            assert "cluster1" in header and "oktalab 0.1.0" in header and "Python 3." in header
+            n = len({r["stage"] for r in first_run["rows"]})
+            assert f"{n} ok" in page.inner_text("#counts")
+            assert "None" in page.inner_text("#failures")
+            assert page.locator("tr.stage-row").count() == n
+            for link in page.locator("a.nb-html, a.nb-raw").all():
+                assert (out / link.get_attribute("href")).is_file()
+            assert page.locator("a.nb-html").count() == n
+            claims = page.inner_text("table.claims[data-token=access_token]")
+            assert "email" in claims and "iss" in claims
+            assert "masked" in page.inner_text(
+                "table.claims[data-token=id_token]"
+            )  # nonce, at_hash
+            assert page.locator("#flow svg.flow text").count() > 10
+            assert "Okta" in page.inner_text("#flow")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 1280, f"the report scrolls sideways at 1280 px ({width})"
+        finally:
+            browser.close()
+    text = (out / "report.html").read_text()
+    assert "<script" not in text and 'src="http' not in text and "stylesheet" not in text

@@ -67,6 +67,11 @@ def _describe(state_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def running(state_dir: Path) -> bool:
+    """A healthy sandbox answers for ``state_dir``."""
+    return bool(_pid(state_dir) and healthy(state_dir))
+
+
 def status(state_dir: Path) -> int:
     if _pid(state_dir) and healthy(state_dir):
         print(_describe(state_dir))

@@ -357,6 +357,12 @@ async def serve(
         "OKTALAB_CLUSTER_NAME": CLUSTER_NAME,
         "OKTALAB_GLOO_VERSION": gloo,
         "OKTALAB_SANDBOX_PUBLIC_URL": okta_url,
+        # The guides' own names, so their commands paste as they are (CLIENT_ID is added by
+        # `oktalab run` once guide 1 created the app).
+        "CLUSTER_NAME": CLUSTER_NAME,
+        "TOKEN_ENDPOINT": url["okta"] + "/oauth2/default/v1/token",
+        "AUTH_ENDPOINT": okta_url + "/oauth2/default/v1/authorize",
+        "LOGOUT_ENDPOINT": okta_url + "/oauth2/default/v1/logout",
     }
     _write_private(env_file, "".join(f"{k}={v}\n" for k, v in lines.items()))
     log.warning("sandbox ready: okta %s kube %s gateway %s", okta_url, url["kube"], url["gateway"])

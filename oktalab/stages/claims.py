@@ -8,7 +8,7 @@ from .. import oidc
 from ..errors import OktaAPIError, OktalabError, VerificationError
 from ..failpoints import failpoint
 from ..params import ClaimParams
-from ..results import StageResult
+from ..results import StageResult, write_claims
 from .access_policy import ensure_access_policy
 from .context import Context
 from .kubeobjects import field_diff
@@ -539,6 +539,8 @@ def preview_tokens(
                 f"missing from the {which}",
             )
     result.outputs["preview"] = {"access_token": access, "id_token": ident}
+    # For the run's report: the decoded claims, masked where secret-like; never a token.
+    write_claims(ctx.run_dir / "token_claims.json", result.outputs["preview"])
 
 
 def group_matches(filter_type: str, value: str, name: str) -> bool:

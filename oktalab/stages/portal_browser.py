@@ -100,6 +100,18 @@ def run(ctx: Context, result: StageResult, p: GatewayPortalParams) -> None:
     origin = (ctx.state.get("gateway_portal") or {}).get("origin") or ctx.portal_origin()
     meta = ctx.discover()
     org_url = env.okta_org_url.rstrip("/")
+    if not meta.issuer.startswith(org_url + "/"):
+        # The org answers under another public URL (jupyter-server-proxy on Binder): the
+        # frontend sends the browser there, and that proxy admits only the signed-in Jupyter
+        # user's browser, never this stage's own headless one.
+        reason = (
+            f"the org's issuer {meta.issuer} is a public URL in front of OKTA_ORG_URL "
+            "(behind jupyter-server-proxy, which admits only your own browser): open the "
+            "frontend from the sandbox pages tab to sign in by hand"
+        )
+        for step in STEPS:
+            result.add(step, "BrowserCheck", "portal frontend", "checked", "skipped", reason)
+        return
     shot = screenshot_path(ctx.run_dir, "portal-frontend-signed-in.png")
     restricted = {x.id for x in p.api_products if x.restricted}
     open_products = sorted(x.id for x in p.api_products if not x.restricted)
