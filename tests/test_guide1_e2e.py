@@ -216,6 +216,10 @@ def test_bad_jwks_is_refused_before_applying(
     thread.start()
     try:
         monkeypatch.setenv("OKTA_ORG_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        # its issuer is its own URL, not the session sandbox's public one from sandbox.env
+        monkeypatch.setenv(
+            "OKTALAB_OKTA_PUBLIC_URL", f"http://127.0.0.1:{server.server_address[1]}"
+        )
         ps = load_parameters(
             PARAMS, {"name": "guide1-badjwks", "extauth": {"policy_name": "oauth-badjwks"}}
         )

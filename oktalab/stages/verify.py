@@ -186,7 +186,7 @@ def run(ctx: Context, result: StageResult) -> None:
             except httpx.HTTPError as exc:
                 got = f"{type(exc).__name__}"
         ok = got == expect
-        detail = f"expected {expect}, got {got}"
+        detail = f"expected {expect}, got {got}: {cause(url, token)}"
         if not ok and token is good:  # a good token refused: say whether the clocks disagree
             detail += (
                 f"; the Okta server's clock is {meta.clock_skew:+.0f} s from ours (Date header)"
@@ -197,7 +197,7 @@ def run(ctx: Context, result: StageResult) -> None:
             url.removeprefix(gateway),
             "checked",
             "ok" if ok else "failed",
-            f"{detail}: {cause(url, token)}",
+            detail,
             seconds=t["s"],
         )
 
