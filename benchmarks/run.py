@@ -83,7 +83,9 @@ def main() -> int:
                 "settings": {
                     "oauthClient": {
                         "application_type": "browser",
-                        "grant_types": ["authorization_code"],
+                        # interaction_code: the sandbox is an Identity Engine org, where the
+                        # headless sign-in goes through IDX (as the okta_app stage sets it up)
+                        "grant_types": ["authorization_code", "interaction_code"],
                         "response_types": ["code"],
                         "redirect_uris": ["http://localhost/cb"],
                     }
