@@ -18,16 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .credentials import PLAIN_VARS, SECRET_VARS, SecretsForm, ask_secret
-from .parameters import (
-    ParameterForm,
-    field_problems,
-    lab_dir,
-    parameter_files,
-    parameters_dir,
-    validate,
-)
-from .run import STATUS_BADGES, BatchResult, StagePanel, StatusCallback, run_batch, run_stages
-from .sandbox import (
+from .pages import (
     STARTING_MARKER,
     SandboxPages,
     _starting as _starting,
@@ -39,6 +30,15 @@ from .sandbox import (
     sandbox_links,
     sign_in_url,
 )
+from .parameters import (
+    ParameterForm,
+    field_problems,
+    lab_dir,
+    parameter_files,
+    parameters_dir,
+    validate,
+)
+from .run import STATUS_BADGES, BatchResult, StagePanel, StatusCallback, run_batch, run_stages
 from .widgets import _ipython
 
 __all__ = [

@@ -19,8 +19,8 @@ from ..errors import ParameterError, StageFailed
 from ..params import ParameterSet
 from ..results import Row, StageResult, format_table, style, to_frame
 from ..stages import run_stage
+from .pages import _ensure, ensure_sandbox
 from .parameters import validate
-from .sandbox import _ensure, ensure_sandbox
 from .widgets import _ipython
 
 STATUS_BADGES = {
