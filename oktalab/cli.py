@@ -291,6 +291,11 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         )
         return 2
     state_dir = Path(args.state_dir)
+    if args.rate_limits and args.rate_limits != "default":
+        # read by the sandbox's rate limiter at start-up (the child inherits the environment)
+        os.environ["OKTALAB_SANDBOX_RATE_LIMITS"] = args.rate_limits
+    elif args.rate_limits == "default":
+        os.environ.pop("OKTALAB_SANDBOX_RATE_LIMITS", None)
     if args.action == "serve":
         return control.serve_foreground(
             state_dir, public_url=args.public_url, gloo_version=args.gloo_version
@@ -422,6 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="start/serve: the Gloo release the cluster presents: 2.5 (the guide's era: "
         "AuthConfig in enterprise.gloo.solo.io) or 2.14 (gloo-platform-crds 2.14.0: AuthConfig "
         "in extauth.solo.io, found by Gloo's parent labels). Default: the state folder's, else 2.5",
+    )
+    sb.add_argument(
+        "--rate-limits",
+        choices=["default", "okta-defaults", "okta-enterprise", "okta-developer"],
+        default=None,
+        help="start/serve: the Okta org's per-minute rate limits: default (high, never in the "
+        "way), okta-defaults = okta-enterprise (the numbers Okta publishes for an Enterprise "
+        "org, per endpoint family) or okta-developer (its free Developer org). Applies at a start",
     )
     return parser
 

@@ -158,9 +158,16 @@ def test_rate_limit_buckets(sandbox: Sandbox, api: httpx.Client) -> None:
         assert r.headers["x-rate-limit-limit"] == "2" and r.headers["x-rate-limit-remaining"] == "0"
         assert int(r.headers["x-rate-limit-reset"]) >= int(time.time())
         assert api.get("/api/v1/users").status_code == 200  # separate bucket
+        # Okta's published Enterprise limits (rl-global-mgmt): /api/v1/apps is 100 a minute
+        preset = api.post("/__sandbox/ratelimits", json={"preset": "okta-defaults"})
+        assert preset.status_code == 200 and preset.json()["apps"] == 100
+        assert api.get("/api/v1/apps").headers["x-rate-limit-limit"] == "100"
+        bad = api.post("/__sandbox/ratelimits", json={"preset": "fast"})
+        assert bad.status_code == 400 and "okta-defaults" in bad.text
     finally:
         api.post("/__sandbox/ratelimits", json={})
     assert api.get("/api/v1/apps").status_code == 200
+    assert api.get("/api/v1/apps").headers["x-rate-limit-limit"] == "600"
 
 
 def test_fault_injection(sandbox: Sandbox, api: httpx.Client) -> None:
@@ -378,10 +385,19 @@ def test_rate_limits_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("OKTALAB_SANDBOX_RATE_LIMITS", '{"apps": 1}')
     limiter = RateLimiter()
-    assert limiter.hit(family("/api/v1/apps/0oa1")).allowed
+    assert limiter.hit(family("/api/v1/apps/0oa1/groups")).allowed
     assert not limiter.hit("apps").allowed
+    assert limiter.hit(family("/api/v1/apps/0oa1")).allowed  # Okta: "/api/v1/apps/{id} only"
     assert limiter.hit(family("/api/v1/users")).allowed
     assert family("/__sandbox/faults") is None and family("/oauth2/default/v1/token") == "oauth2"
+    assert family("/api/v1/users/00u1", "GET") == "user_get"
+    assert family("/api/v1/users/00u1", "DELETE") == "user_write"
+    assert family("/oauth2/default/v1/keys") == "metadata"
+    monkeypatch.setenv("OKTALAB_SANDBOX_RATE_LIMITS", "okta-defaults")
+    assert RateLimiter().limits["apps"] == 100, "Okta's Enterprise /api/v1/apps row"
+    monkeypatch.setenv("OKTALAB_SANDBOX_RATE_LIMITS", "fast")
+    with pytest.raises(ValueError, match="okta-defaults"):
+        RateLimiter()
 
 
 def test_key_rotation_keeps_previous_key_published(sandbox: Sandbox, api: httpx.Client) -> None:

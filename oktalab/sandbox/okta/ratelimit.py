@@ -1,12 +1,24 @@
 """Okta-style rate limits: fixed 60 s windows per endpoint family, headers on every response.
 
-Okta meters ``/api/v1/apps*``, ``/api/v1/users*`` … in separate buckets and answers an empty
-bucket with 429 / E0000047. Limits default high enough never to bother a notebook run; tests
-(and curious users) shrink them to watch clients back off: at start-up with the environment
-variable ``OKTALAB_SANDBOX_RATE_LIMITS`` (JSON, e.g. ``{"apps": 5, "users": 20}``), at run time
-with ``POST /__sandbox/ratelimits`` (same JSON; ``{}`` restores the defaults; SSWS token
-required), or in-process with :meth:`RateLimiter.configure`. Buckets: apps, users, groups, authn,
-oauth2 (``/oauth2/*`` and ``/.well-known/*``), api (other ``/api/v1/*``) and pages.
+Okta meters requests per endpoint family ("bucket") and answers an empty bucket with 429 /
+E0000047. The families are the rows of Okta's "Management rate limits" and "End-user access
+rate limits" tables (developer.okta.com/docs/reference/rl-global-mgmt/, rl-global-enduser/),
+the same table the client's budget uses (:func:`oktalab.ratelimit.family`): ``apps``
+(``/api/v1/apps`` and its sub-resources), ``app`` (``/api/v1/apps/{id}`` only), ``groups``,
+``group``, ``users`` (list/create), ``user_get`` (``GET /api/v1/users/{idOrLogin}``),
+``user_write``, ``authn``, ``sessions``, ``logs``, ``api`` (other ``/api/v1``), ``oauth2``
+(custom authorization servers), ``oauth2_org``, ``oauth2_clients``, ``oauth2_other``, ``idx``,
+``metadata`` (public metadata, which Okta does not limit) and ``pages`` (the rest).
+
+By default the limits are high enough never to bother a notebook run. ``okta-defaults`` (alias
+of ``okta-enterprise``) sets them to the per-minute numbers Okta publishes for an Enterprise
+org, ``okta-developer`` to its free Developer org (:data:`PRESETS`). Set them at start-up with
+``oktalab sandbox start --rate-limits NAME`` or the environment variable
+``OKTALAB_SANDBOX_RATE_LIMITS`` (a preset name, or JSON such as ``{"apps": 5, "users": 20}``),
+at run time with ``POST /__sandbox/ratelimits`` (same JSON, or ``{"preset": NAME}``; ``{}``
+restores the start-up limits; SSWS token required), or in-process with
+:meth:`RateLimiter.configure`. ``GET /__sandbox/ratelimits/refused`` counts the 429s answered
+per family since start-up.
 """
 
 from __future__ import annotations
@@ -18,34 +30,110 @@ import threading
 import time
 from dataclasses import dataclass
 
+from oktalab.ratelimit import family as okta_family
+
 DEFAULT_LIMITS: dict[str, int] = {
     "apps": 600,
+    "app": 600,
     "users": 600,
+    "user_get": 600,
+    "user_write": 600,
     "groups": 600,
+    "group": 600,
     "authn": 600,
+    "sessions": 600,
+    "logs": 600,
     "oauth2": 2000,
+    "oauth2_org": 2000,
+    "oauth2_clients": 2000,
+    "oauth2_other": 2000,
+    "idx": 2000,
+    "metadata": 2000,
     "api": 1200,
     "pages": 2000,
 }
+#: Okta's published per-minute limits, from okta/okta-developer-docs @017240d
+#: ``docs/reference/rl-global-mgmt/index.md`` and ``rl-global-enduser/index.md`` (columns
+#: "Enterprise" and "Developer (free)"). ``idx`` is not in those tables; it gets the
+#: ``/api/v1/authn`` number. Public metadata is not rate limited at Okta (a number no run
+#: reaches stands for that). Okta also caps concurrent requests (75 Enterprise, 15
+#: Developer; "Additional limits" page), which the sandbox does not model.
+UNLIMITED = 1_000_000
+PRESETS: dict[str, dict[str, int]] = {
+    "okta-enterprise": {
+        "apps": 100,
+        "app": 600,
+        "groups": 600,
+        "group": 600,
+        "users": 600,
+        "user_get": 1000,
+        "user_write": 600,
+        "logs": 50,
+        "sessions": 600,
+        "oauth2": 1200,
+        "oauth2_org": 1200,
+        "oauth2_clients": 100,
+        "oauth2_other": 600,
+        "authn": 600,
+        "idx": 600,
+        "api": 600,
+        "pages": 600,
+        "metadata": UNLIMITED,
+    },
+    "okta-developer": {
+        "apps": 20,
+        "app": 100,
+        "groups": 100,
+        "group": 100,
+        "users": 100,
+        "user_get": 100,
+        "user_write": 100,
+        "logs": 20,
+        "sessions": 100,
+        "oauth2": 300,
+        "oauth2_org": 300,
+        "oauth2_clients": 25,
+        "oauth2_other": 100,
+        "authn": 100,
+        "idx": 100,
+        "api": 100,
+        "pages": 100,
+        "metadata": UNLIMITED,
+    },
+}
+PRESETS["okta-defaults"] = PRESETS["okta-enterprise"]
 WINDOW_SECONDS = 60.0
 
 
-def family(path: str) -> str | None:
-    """The bucket a request path is metered in (``None``: not metered, e.g. ``/__sandbox``)."""
+def family(path: str, method: str = "GET") -> str | None:
+    """The bucket a request is metered in (``None``: not metered, e.g. ``/__sandbox``)."""
     if path.startswith("/__sandbox"):
         return None
-    for prefix, name in (
-        ("/api/v1/apps", "apps"),
-        ("/api/v1/users", "users"),
-        ("/api/v1/groups", "groups"),
-        ("/api/v1/authn", "authn"),
-        ("/api/v1/", "api"),
-        ("/oauth2/", "oauth2"),
-        ("/.well-known/", "oauth2"),
-    ):
-        if path.startswith(prefix):
-            return name
+    name = okta_family(method, path)
+    if name is not None:
+        return name
+    if path.startswith(("/.well-known/", "/oauth2/")):
+        return "metadata"
     return "pages"
+
+
+def parse_limits(raw: str) -> dict[str, int]:
+    """``OKTALAB_SANDBOX_RATE_LIMITS``/``--rate-limits``: a preset name or a JSON object of
+    family → requests per window. Raises ValueError naming the rule."""
+    raw = raw.strip()
+    if raw in PRESETS:
+        return dict(PRESETS[raw])
+    try:
+        overrides = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(
+            f"rate limits must be one of {', '.join(sorted(PRESETS))} or JSON: {exc}"
+        ) from exc
+    if not isinstance(overrides, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in overrides.values()
+    ):
+        raise ValueError("rate limits must map bucket names to non-negative integers")
+    return overrides
 
 
 @dataclass
@@ -69,14 +157,11 @@ class RateLimiter:
         raw = os.environ.get("OKTALAB_SANDBOX_RATE_LIMITS", "").strip()
         if limits is None and raw:
             try:
-                overrides = json.loads(raw)
+                self.limits.update(parse_limits(raw))
             except ValueError as exc:
-                raise ValueError(f"OKTALAB_SANDBOX_RATE_LIMITS is not JSON: {exc}") from exc
-            if not isinstance(overrides, dict) or not all(
-                isinstance(v, int) and v >= 0 for v in overrides.values()
-            ):
-                raise ValueError("OKTALAB_SANDBOX_RATE_LIMITS must map bucket names to integers")
-            self.limits.update(overrides)
+                raise ValueError(f"OKTALAB_SANDBOX_RATE_LIMITS: {exc}") from exc
+        self._start_limits = dict(self.limits)
+        self.refused: dict[str, int] = {}
         self.window = WINDOW_SECONDS
         self._windows: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
@@ -96,8 +181,9 @@ class RateLimiter:
             self._windows.clear()
 
     def reset(self) -> None:
+        """Back to the limits of start-up (defaults, preset or environment) and 60 s windows."""
         with self._lock:
-            self.limits = dict(DEFAULT_LIMITS)
+            self.limits = dict(self._start_limits)
             self.window = WINDOW_SECONDS
             self._windows.clear()
 
@@ -111,6 +197,7 @@ class RateLimiter:
             reset = math.ceil(start + self.window)
             if used >= limit:
                 self._windows[bucket] = (start, used)
+                self.refused[bucket] = self.refused.get(bucket, 0) + 1
                 return Verdict(False, limit, 0, reset)
             used += 1
             self._windows[bucket] = (start, used)

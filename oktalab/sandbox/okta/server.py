@@ -36,7 +36,7 @@ from . import (
 from .errors import OAuthError, OktaApiError
 from .faults import Faults
 from .org import OktaOrg
-from .ratelimit import family
+from .ratelimit import PRESETS, family
 from .web import org_of, read_json, require_admin
 
 log = logging.getLogger("oktalab.sandbox.okta")
@@ -58,7 +58,7 @@ class OktaHeadersMiddleware:
         path: str = scope["path"]
         request_id = secrets.token_urlsafe(18)
         extra: dict[str, str] = {"X-Okta-Request-Id": request_id}
-        bucket = family(path)
+        bucket = family(path, scope["method"])
         decision = self.org.faults.decide(scope["method"], path) if bucket else None
         if decision is not None and decision.latency_ms:
             await asyncio.sleep(decision.latency_ms / 1000)
@@ -225,13 +225,29 @@ async def get_rate_limits(request: Request) -> Response:
     return JSONResponse(org_of(request).rate_limiter.limits)
 
 
+async def get_refused(request: Request) -> Response:
+    """The 429s answered per family since start-up, e.g. ``{"groups": 2}``."""
+    require_admin(request)
+    return JSONResponse(org_of(request).rate_limiter.refused)
+
+
 async def set_rate_limits(request: Request) -> Response:
-    """Shrink (or reset with ``{}``) the per-family buckets, e.g. ``{"apps": 3}``."""
+    """Shrink (or reset with ``{}``) the per-family buckets, e.g. ``{"apps": 3}``, or set a
+    preset of Okta's published limits: ``{"preset": "okta-defaults"}``."""
     require_admin(request)
     body = await read_json(request)
     limiter = org_of(request).rate_limiter
     if not body:
         limiter.reset()
+    elif isinstance(body, dict) and "preset" in body:
+        name = body["preset"]
+        if not isinstance(name, str) or name not in PRESETS or len(body) > 1:
+            raise OktaApiError(
+                "E0000001",
+                "preset",
+                [f"preset: must be one of {', '.join(sorted(PRESETS))}, alone"],
+            )
+        limiter.configure(PRESETS[name])
     else:
         if not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in body.values()
@@ -248,6 +264,7 @@ admin_routes = [
     Route("/__sandbox/faults", set_faults, methods=["POST"]),
     Route("/__sandbox/faults", clear_faults, methods=["DELETE"]),
     Route("/__sandbox/ratelimits", get_rate_limits, methods=["GET"]),
+    Route("/__sandbox/ratelimits/refused", get_refused, methods=["GET"]),
     Route("/__sandbox/ratelimits", set_rate_limits, methods=["POST"]),
 ]
 
