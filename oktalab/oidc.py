@@ -25,7 +25,7 @@ import httpx
 import jwt
 
 from .errors import OktaAPIError, ParameterError, VerificationError
-from .okta import server_time
+from .ratelimit import server_time
 from .settings import Secret
 
 Json = dict[str, Any]

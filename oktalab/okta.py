@@ -11,7 +11,6 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +18,7 @@ import httpx
 
 from . import __version__
 from .errors import OktaAPIError, RateLimited
+from .ratelimit import BudgetTransport, budget_for, server_time
 from .settings import Secret
 
 log = logging.getLogger("oktalab.okta")
@@ -134,7 +134,13 @@ class PrivateKeyJWT:
 
 
 class OktaClient:
-    """Sync client for one org. ``max_wait`` caps how long a 429 may make us sleep in total."""
+    """Sync client for one org. ``max_wait`` caps how long a 429 may make us sleep in total.
+
+    Every request first takes a slot of the org's rate-limit budget
+    (:func:`oktalab.ratelimit.budget_for`: shared by all clients of the process, and across
+    processes when ``OKTALAB_RATE_BUDGET_DIR`` is set), so concurrent workers wait for a
+    bucket's reset instead of running into 429s; a 429 that still happens is waited out.
+    """
 
     def __init__(
         self,
@@ -155,10 +161,12 @@ class OktaClient:
         self.max_wait = max_wait
         self.requests_made = 0
         self.retries = 0
+        #: the org's shared rate-limit budget (see :mod:`oktalab.ratelimit`)
+        self.budget = budget_for(self.org_url)
         self._http = httpx.Client(
             base_url=self.org_url,
             timeout=timeout,
-            transport=transport,
+            transport=BudgetTransport(self.budget, transport),
             headers={"Accept": "application/json", "User-Agent": f"oktalab/{__version__}"},
         )
 
@@ -559,14 +567,3 @@ class OktaClient:
 
     def delete_as_policy(self, server_id: str, policy_id: str) -> None:
         self.delete(f"/api/v1/authorizationServers/{quote(server_id)}/policies/{quote(policy_id)}")
-
-
-def server_time(resp: httpx.Response) -> float:
-    """The server's clock at the response, as an epoch second (its ``Date`` header), else ours."""
-    date = resp.headers.get("date")
-    if date:
-        try:
-            return parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError):
-            pass
-    return time.time()
