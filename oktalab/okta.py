@@ -18,7 +18,7 @@ import httpx
 
 from . import __version__
 from .errors import OktaAPIError, RateLimited
-from .ratelimit import BudgetTransport, budget_for, server_time
+from .ratelimit import Budget, BudgetTransport, budget_for, server_time
 from .settings import Secret
 
 log = logging.getLogger("oktalab.okta")
@@ -152,6 +152,7 @@ class OktaClient:
         max_wait: float = 120.0,
         page_size: int | None = None,
         transport: httpx.BaseTransport | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.org_url = org_url.rstrip("/")
         self._token = token
@@ -161,8 +162,9 @@ class OktaClient:
         self.max_wait = max_wait
         self.requests_made = 0
         self.retries = 0
-        #: the org's shared rate-limit budget (see :mod:`oktalab.ratelimit`)
-        self.budget = budget_for(self.org_url)
+        #: the org's shared rate-limit budget (see :mod:`oktalab.ratelimit`); default: the
+        #: process's (or the run's, with ``OKTALAB_RATE_BUDGET_DIR``) budget of this org
+        self.budget = budget or budget_for(self.org_url)
         self._http = httpx.Client(
             base_url=self.org_url,
             timeout=timeout,
