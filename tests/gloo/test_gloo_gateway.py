@@ -98,6 +98,32 @@ def test_access_token_enforcement(client: httpx.Client, signer: Signer) -> None:
     assert client.get("/details/1").status_code == 200
 
 
+@pytest.mark.usefixtures("guide_policy")
+def test_a_remembered_token_is_still_checked_for_time(client: httpx.Client, signer: Signer) -> None:
+    """The gateway keeps verified tokens (no second signature check), never their verdict:
+    a token it let through is refused once it expires, and a tampered copy is refused."""
+    token = signer.token(ttl=2)
+    assert client.get("/productpage").status_code == 403
+    assert client.get("/productpage", headers=bearer(token)).status_code == 200
+    assert client.get("/productpage", headers=bearer(token)).status_code == 200
+    assert client.get("/productpage", headers=bearer(token[:-2] + "xx")).status_code == 403
+    time.sleep(2.2)
+    assert client.get("/productpage", headers=bearer(token)).status_code == 401
+
+
+def test_a_jwks_is_parsed_once_and_its_keys_built_once(signer: Signer) -> None:
+    from oktalab.sandbox.gloo.extauth import check_jwt, inline_keyset
+
+    keys = inline_keyset(signer.jwks)
+    assert inline_keyset(signer.jwks) is keys, "one parse per distinct inline JWKS"
+    token = signer.token()
+    assert check_jwt(token, keys, {}, {}).allowed
+    verifier = keys.verifier(signer.kid, "RS256")
+    assert check_jwt(signer.token(), keys, {}, {}).allowed
+    assert keys.verifier(signer.kid, "RS256") is verifier, "one verifier key per kid and alg"
+    assert keys.verified(token, signer.kid, "RS256") is not None
+
+
 def test_enforcement_follows_store_changes(
     client: httpx.Client, gateway: LiveGateway, signer: Signer
 ) -> None:

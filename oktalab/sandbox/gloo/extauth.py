@@ -9,9 +9,13 @@ cannot evaluate a config denies the request.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +42,8 @@ SUPPORTED_ALGS = {
     "EdDSA",
 }
 KNOWN_KTY = {"RSA", "EC", "OKP", "oct"}
+#: Verified tokens a key set remembers (least recently used dropped first).
+VERIFIED_TOKENS = 1024
 
 
 def parse_jwks(text: str) -> Obj:
@@ -70,6 +76,65 @@ def parse_jwks(text: str) -> Obj:
         if kty == "RSA" and (not key.get("n") or not key.get("e")):
             raise ValueError("square/go-jose: invalid RSA key, missing n/e values")
     return doc
+
+
+class KeySet:
+    """A parsed JWKS ready for verification: the signing keys by ``kid`` (``use: sig``), a
+    verifier per key and algorithm built on first use and kept (building an RSA public key
+    from ``n``/``e`` costs more than checking a signature with it), and the claims of the
+    last :data:`VERIFIED_TOKENS` tokens whose signature these keys verified, so a client
+    sending the same access token again costs no second signature check (as Envoy's
+    ``jwt_authn`` keeps verified tokens, its ``jwt_cache_config``). Time, issuer, audience
+    and scope checks still run on every request.
+    """
+
+    def __init__(self, doc: Obj) -> None:
+        self.doc = doc
+        self.by_kid: dict[str, Obj] = {}
+        for k in doc.get("keys") or []:
+            if isinstance(k, dict) and k.get("use") == "sig" and k.get("kid"):
+                self.by_kid.setdefault(k["kid"], k)  # the first key with a kid wins
+        self._verifiers: dict[tuple[str, str], PyJWK] = {}
+        self._verified: OrderedDict[tuple[str, str, str], Obj] = OrderedDict()
+
+    def verified(self, token: str, kid: str, alg: str) -> Obj | None:
+        """The claims of ``token`` if these keys verified its signature before, else None."""
+        hit = self._verified.get((token, kid, alg))
+        if hit is not None:
+            self._verified.move_to_end((token, kid, alg))
+        return hit
+
+    def remember(self, token: str, kid: str, alg: str, claims: Obj) -> None:
+        self._verified[(token, kid, alg)] = claims
+        while len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+
+    def verifier(self, kid: str, alg: str) -> PyJWK:
+        """The key for ``kid`` as a PyJWT verifier for ``alg``; raises what PyJWK raises."""
+        hit = self._verifiers.get((kid, alg))
+        if hit is None:
+            hit = self._verifiers[(kid, alg)] = PyJWK(self.by_kid[kid], algorithm=alg)
+        return hit
+
+
+@functools.lru_cache(maxsize=64)
+def inline_keyset(text: str) -> KeySet:
+    """``localJwks.inlineString`` parsed once per distinct text (an AuthConfig keeps it until
+    it changes); raises ValueError like :func:`parse_jwks` (errors are not cached)."""
+    return KeySet(parse_jwks(text))
+
+
+def _token_header(token: str) -> Obj | None:
+    """The JOSE header of a compact JWS (RFC 7515 §7.1), or None when it is not one; the
+    signature check (:func:`jwt.decode`) then parses the whole token strictly."""
+    head, dot, _ = token.partition(".")
+    if not dot or not head:
+        return None
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    return header if isinstance(header, dict) else None
 
 
 def validate_authconfig_spec(spec: Obj) -> str | None:
@@ -119,9 +184,9 @@ class JwksCache:
     """
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[float, Obj]] = {}
+        self._cache: dict[str, tuple[float, KeySet]] = {}
 
-    async def get(self, url: str, ttl: float = 300.0, *, refresh: bool = False) -> Obj | None:
+    async def get(self, url: str, ttl: float = 300.0, *, refresh: bool = False) -> KeySet | None:
         hit = self._cache.get(url)
         if hit and not refresh and time.monotonic() - hit[0] < ttl:
             return hit[1]
@@ -129,12 +194,12 @@ class JwksCache:
             async with httpx.AsyncClient(timeout=5.0) as client:
                 resp = await client.get(url)
             resp.raise_for_status()
-            doc = parse_jwks(resp.text)
+            keys = KeySet(parse_jwks(resp.text))
         except (httpx.HTTPError, ValueError) as err:
             log.warning("remote JWKS %s unavailable: %s", url, err)
             return hit[1] if hit else None
-        self._cache[url] = (time.monotonic(), doc)
-        return doc
+        self._cache[url] = (time.monotonic(), keys)
+        return keys
 
 
 def bearer_token(headers: Any) -> str | None:
@@ -167,44 +232,45 @@ def _token_scopes(claims: Obj) -> set[str]:
     return scopes
 
 
-def check_jwt(token: str, jwks: Obj, jwt_cfg: Obj, atv: Obj) -> Decision:
-    """Validate one access token against one ``accessTokenValidation`` config."""
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+def check_jwt(token: str, jwks: Obj | KeySet, jwt_cfg: Obj, atv: Obj) -> Decision:
+    """Validate one access token against one ``accessTokenValidation`` config.
+
+    ``jwks``: a JWKS document, or a :class:`KeySet` kept across requests (the gateway's way:
+    the set is parsed and its verifier keys built once, not per request).
+    """
+    keys = jwks if isinstance(jwks, KeySet) else KeySet(jwks)
+    header = _token_header(token)
+    if header is None:
         return Decision(DENY, "malformed token")
     kid, alg = header.get("kid"), header.get("alg")
-    if not kid or not alg:
+    if not kid or not alg or not isinstance(kid, str) or not isinstance(alg, str):
         return Decision(DENY, "token header lacks kid or alg")
     if alg not in SUPPORTED_ALGS:
         return Decision(DENY, f"unsupported alg {alg}")
-    candidates = [
-        k
-        for k in jwks.get("keys") or []
-        if isinstance(k, dict) and k.get("use") == "sig" and k.get("kid")
-    ]
-    key_data = next((k for k in candidates if k["kid"] == kid), None)
+    key_data = keys.by_kid.get(kid)
     if key_data is None:
         return Decision(DENY, UNKNOWN_KID)
     if key_data.get("alg") and key_data["alg"] != alg:
         return Decision(DENY, "token alg does not match the key")
-    try:
-        key = PyJWK(key_data, algorithm=alg)
-        claims = jwt.decode(
-            token,
-            key=key,
-            algorithms=[alg],
-            options={
-                "verify_signature": True,
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_aud": False,
-                "verify_iss": False,
-            },
-        )
-    except (jwt.PyJWTError, ValueError, TypeError) as err:
-        return Decision(DENY, f"invalid token: {type(err).__name__}")
+    claims = keys.verified(token, kid, alg)
+    if claims is None:
+        try:
+            claims = jwt.decode(
+                token,
+                key=keys.verifier(kid, alg),
+                algorithms=[alg],
+                options={
+                    "verify_signature": True,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                    "verify_iss": False,
+                },
+            )
+        except (jwt.PyJWTError, ValueError, TypeError) as err:
+            return Decision(DENY, f"invalid token: {type(err).__name__}")
+        keys.remember(token, kid, alg, claims)
     now = time.time()
     exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
     for value in (exp, nbf, iat):
@@ -258,7 +324,9 @@ async def authorize(headers: Any, spec: Obj, cache: JwksCache) -> Decision:
         jwt_cfg = atv.get("jwt") or {}
         if jwt_cfg.get("localJwks") is not None:
             try:
-                jwks: Obj | None = parse_jwks(str(jwt_cfg["localJwks"].get("inlineString", "")))
+                jwks: KeySet | None = inline_keyset(
+                    str(jwt_cfg["localJwks"].get("inlineString", ""))
+                )
             except ValueError:
                 jwks = None
         else:
