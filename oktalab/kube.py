@@ -354,6 +354,10 @@ class Kube:
         self.discovery = Discovery(self._fetch)
         #: Write requests sent (apply, delete, replace), dry runs included: tests count them.
         self.writes = 0
+        #: Objects an apply just read and left unchanged, by URL path: the next ``get`` or
+        #: ``wait`` of that object takes it instead of reading it again (once; nothing was
+        #: written in between by this client, so it is as current as a new read).
+        self._fresh: dict[str, Obj] = {}
 
     def close(self) -> None:
         self.api_client.close()
@@ -381,6 +385,7 @@ class Kube:
             headers["Content-Type"] = content_type
         if method != "GET":
             self.writes += 1
+            self._fresh.pop(path, None)
         request = self.api_client.param_serialize(
             method,
             path,
@@ -470,17 +475,33 @@ class Kube:
 
     # -- reads --------------------------------------------------------------------------------
     def get(
-        self, kind: str, name: str, namespace: str = "", *, api_version: str | None = None
+        self,
+        kind: str,
+        name: str,
+        namespace: str = "",
+        *,
+        api_version: str | None = None,
+        keep: bool = False,
     ) -> Obj | None:
-        """The object, or None when it does not exist (``api_version`` pins the group)."""
+        """The object, or None when it does not exist (``api_version`` pins the group).
+
+        ``keep``: the next ``get`` of this object (e.g. by an apply that follows at once)
+        takes this read instead of reading again, unless this client writes it first.
+        """
         k = self.kind(kind, api_version)
-        try:
-            body, _, _ = self._request("GET", k.path(namespace, name))
-        except KubeAPIError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return dict(body)
+        path = k.path(namespace, name)
+        fresh = self._fresh.pop(path, None)
+        if fresh is None:
+            try:
+                body, _, _ = self._request("GET", path)
+            except KubeAPIError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            fresh = dict(body)
+        if keep:
+            self._fresh[path] = copy.deepcopy(fresh)
+        return fresh
 
     def list(self, kind: str, namespace: str = "", label_selector: str | None = None) -> list[Obj]:
         """Objects of ``kind`` in ``namespace`` ("" = every namespace), optionally by labels."""
@@ -569,7 +590,8 @@ class Kube:
     ) -> ApplyResult:
         """Apply ``manifest`` with this parameter set's ownership labels, respecting owners.
 
-        * missing, or labelled for ``parameter_set``: applied (created / updated / unchanged);
+        * missing, or labelled for ``parameter_set``: applied (created / updated / unchanged;
+          an owned object that a server-side dry run shows unchanged is not written);
         * owned by someone else and a server-side dry run shows no difference in the fields
           oktalab sets: ``unchanged``, nothing written (so a shared object can be used);
         * owned by someone else and different: :class:`NotOwnedError` unless ``adopt``; when
@@ -584,6 +606,14 @@ class Kube:
             owner_labels(parameter_set)
         )
         if live is None or owned_by(live, parameter_set):
+            if live is not None and not dry_run:
+                # A re-run writes nothing: a server-side dry run first (the API server stores
+                # nothing; it computes exactly what the apply would, defaults and field
+                # ownership included), and the apply only when it would change the object.
+                probe = self._apply(labelled, live, dry_run=True, force=force)
+                if not probe.changed:
+                    self._fresh[self._kind_of(labelled).path(ns, name)] = copy.deepcopy(live)
+                    return ApplyResult("unchanged", live, ())
             return self._apply(labelled, live, dry_run=dry_run, force=force)
         # Someone else's: what would our apply change? A dry run, forced so that conflicts
         # show as a difference, carrying the live oktalab labels (another parameter set's

@@ -83,6 +83,32 @@ def test_rerun_changes_nothing(first_run: dict, sandbox: dict[str, str], tmp_pat
     ]
 
 
+def test_rerun_sends_no_write_request(
+    first_run: dict, sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    """Counted by the servers, not by oktalab: a re-run of the configuring stages sends no
+    write request to Okta's management API or to Kubernetes (dry runs are not writes), and
+    reads each object about twice (the read, and a server-side dry run for Kubernetes)."""
+
+    def counts() -> tuple[int, int]:
+        h = {"Authorization": f"SSWS {sandbox['OKTA_API_TOKEN']}"}
+        writes = httpx.get(sandbox["OKTA_ORG_URL"] + "/__sandbox/writes", headers=h).json()
+        reads = httpx.get(sandbox["OKTA_ORG_URL"] + "/__sandbox/reads", headers=h).json()
+        return (
+            sum(writes.get(s, {}).get("writes", 0) for s in ("okta", "kube")),
+            sum(reads.get(s, 0) for s in ("okta", "kube")),
+        )
+
+    w0, r0 = counts()
+    stages = "okta_app,claims,extauth,portal_groups"
+    code, rows, text = run(sandbox, "run", str(PARAMS), "--stages", stages, "--out", str(tmp_path))
+    assert code == 0, text[-3000:]
+    w1, r1 = counts()
+    assert w1 - w0 == 0, "a re-run writes nothing"
+    objects = [r for r in rows if r["action"] == "unchanged"]
+    assert objects and r1 - r0 <= 3 * len(objects), (r1 - r0, len(objects))
+
+
 def test_kubectl_and_client_read_the_statuses(first_run: dict, sandbox: dict[str, str]) -> None:
     proc = kubectl(
         sandbox, "get", "extauthpolicy", "oauth-okta", "-n", "gloo-mesh-addons", "-o", "yaml"

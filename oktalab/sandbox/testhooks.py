@@ -14,7 +14,8 @@ answers the server's key list (``credentials/keys`` shape).
 
 ``GET /__sandbox/writes`` (SSWS) answers the write requests the Okta and Kubernetes servers
 received (:mod:`oktalab.sandbox.writes`), so a test can prove that ``oktalab plan`` wrote
-nothing.
+nothing; ``GET /__sandbox/reads`` (SSWS) their read requests, e.g. ``{"okta": 40, "kube": 31,
+"okta-signin": 9}``.
 """
 
 from __future__ import annotations
@@ -105,9 +106,15 @@ def with_test_hooks(org: OktaOrg, okta_app: ASGIApp, writes: WriteCounts | None 
             return no
         return JSONResponse((writes or WriteCounts()).snapshot())
 
+    async def read_counts(request: Request) -> JSONResponse:
+        if (no := refused(request)) is not None:
+            return no
+        return JSONResponse(dict((writes or WriteCounts()).reads))
+
     return Starlette(
         routes=[
             Route("/__sandbox/writes", write_counts, methods=["GET"]),
+            Route("/__sandbox/reads", read_counts, methods=["GET"]),
             Route("/__sandbox/expired-token", expired_token, methods=["POST"]),
             Route("/__sandbox/next-key", next_key, methods=["POST"]),
             Mount("/", app=okta_app),
