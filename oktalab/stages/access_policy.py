@@ -118,10 +118,10 @@ def ensure_access_policy(ctx: Context, result: StageResult, server_id: str) -> b
         ]
         user_id, group_ids = None, set()
         if ctx.env.test_username:
-            user = okta.find_user(ctx.env.test_username)
+            user, groups = ctx.test_user()
             if user is not None:
                 user_id = user["id"]
-                group_ids = {g["id"] for g in okta.user_groups(user_id)}
+                group_ids = {g["id"] for g in groups}
         found = admitting_rule(policies, client_id, grants, scopes, user_id, group_ids)
         action, status = "checked", "ok"
         if found is not None:

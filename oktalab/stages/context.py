@@ -219,6 +219,7 @@ class Context:
     _okta: OktaClient | None = None
     _kube: Kube | None = None
     _ledger: Ledger | None = None
+    _test_user: tuple[dict[str, Any] | None, list[dict[str, Any]]] | None = None
 
     def __post_init__(self) -> None:
         f = self.run_dir / "state.json"
@@ -228,6 +229,17 @@ class Context:
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=1, sort_keys=True))
+
+    def test_user(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The test user (None when the org has none by that login) and its groups, read
+        from Okta once per stage (the access-policy check and the claims check both need
+        them; nothing in between changes them)."""
+        if self._test_user is None:
+            login = self.env.test_username or ""
+            user = self.okta.find_user(login) if login else None
+            groups = self.okta.user_groups(user["id"]) if user else []
+            self._test_user = (user, groups)
+        return self._test_user
 
     @property
     def writes(self) -> bool:

@@ -290,7 +290,7 @@ def shared_server_refusal(ctx: Context, server: Obj) -> str | None:
     the server INVALID and every policy using it would stop working).
     """
     meta = server["metadata"]
-    live = ctx.kube.get("ExtAuthServer", meta["name"], meta["namespace"])
+    live = ctx.kube.get("ExtAuthServer", meta["name"], meta["namespace"], keep=True)
     if live is None or live.get("spec") == server.get("spec"):
         return None
     users = [

@@ -129,17 +129,24 @@ def run(ctx: Context, result: StageResult) -> None:
         if apply_object(ctx, result, m, detail=detail) is None:
             return
 
+    accepted: dict[tuple[str, str, str], Obj] = {}  # as last read, for the checks below
     for m in manifests:
         if m["kind"] in ("RouteTable", "Portal", "PortalGroup"):
             md = m["metadata"]
             kind = m["kind"] if m["kind"] != "Portal" else "Portal.apimanagement.gloo.solo.io"
-            if _wait(ctx, result, p, kind, md["name"], md["namespace"]) is None:
+            obj = _wait(ctx, result, p, kind, md["name"], md["namespace"])
+            if obj is None:
                 return
+            accepted[(m["kind"], md["namespace"], md["name"])] = obj
 
     # the portal API route is guarded by stage 3's ExtAuthPolicy
-    rt = kube.get("RouteTable", p.route_table, p.namespace) or {}
-    applied = (rt.get("status") or {}).get("numAppliedRoutePolicies") or {}
-    guarded = any("ExtAuthPolicy" in k and v for k, v in applied.items())
+    def is_guarded(rt: Obj) -> bool:
+        applied = (rt.get("status") or {}).get("numAppliedRoutePolicies") or {}
+        return any("ExtAuthPolicy" in k and v for k, v in applied.items())
+
+    # the status read by the wait when it already says so, else a fresh read
+    rt = accepted.get(("RouteTable", p.namespace, p.route_table)) or {}
+    guarded = is_guarded(rt) or is_guarded(kube.get("RouteTable", p.route_table, p.namespace) or {})
     result.add(
         "portal API guarded",
         "ExtAuthPolicy",
@@ -150,8 +157,11 @@ def run(ctx: Context, result: StageResult) -> None:
         if guarded
         else f"no ExtAuthPolicy selects the portal API route labels {p.route_labels}: run extauth with these labels",
     )
-    portal = kube.get("Portal.apimanagement.gloo.solo.io", p.name, p.namespace) or {}
+    portal = accepted.get(("Portal", p.namespace, p.name)) or {}
     count = (portal.get("status") or {}).get("routeTablesCount")
+    if count != len(p.api_products):
+        portal = kube.get("Portal.apimanagement.gloo.solo.io", p.name, p.namespace) or {}
+        count = (portal.get("status") or {}).get("routeTablesCount")
     result.add(
         "published APIs",
         "Portal",

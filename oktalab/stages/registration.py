@@ -72,6 +72,7 @@ def run(ctx: Context, result: StageResult) -> None:
         group = {"id": found["id"], "name": ps.group.name}
 
     # 1. the profile enrollment policy
+    known_rules: list[dict[str, Any]] | None = None
     with result.timed() as t:
         policy = okta.find_policy("PROFILE_ENROLLMENT", r.policy_name)
         policy_action = "unchanged"
@@ -90,7 +91,7 @@ def run(ctx: Context, result: StageResult) -> None:
             ctx.ledger.created("okta_policy", policy["id"], name=r.policy_name)
             policy_action = "created"
         else:
-            rules = okta.policy_rules(policy["id"])
+            rules = known_rules = okta.policy_rules(policy["id"])
             have = ((rules[0].get("actions") or {}).get("profileEnrollment") or {}) if rules else {}
             diffs = _enrollment_differs(desired_enrollment(ctx, group["id"]), have)
             rule_prior = copy.deepcopy(rules[0]) if rules else {}
@@ -125,7 +126,8 @@ def run(ctx: Context, result: StageResult) -> None:
 
     # 2. its single rule: register unknown users into the group
     with result.timed() as t:
-        rules = okta.policy_rules(policy["id"])
+        # read in step 1 when the policy existed (nothing written to it since)
+        rules = known_rules if known_rules is not None else okta.policy_rules(policy["id"])
         if not rules:
             raise VerificationError(f"policy {r.policy_name!r} has no rule to configure")
         rule = rules[0]
