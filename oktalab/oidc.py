@@ -25,7 +25,7 @@ import httpx
 import jwt
 
 from .errors import OktaAPIError, ParameterError, VerificationError
-from .ratelimit import server_time
+from .ratelimit import BudgetTransport, budget_for, server_time
 from .settings import Secret
 
 Json = dict[str, Any]
@@ -301,7 +301,8 @@ def headless_login(
     request, VerificationError naming the remediation when Okta asks for more than a password
     (an MFA factor, a password change …).
     """
-    client = http or httpx.Client(timeout=20)
+    # the org's rate-limit budget: /v1/interact, /idp/idx/* and /v1/token are metered
+    client = http or httpx.Client(timeout=20, transport=BudgetTransport(budget_for(org_url)))
     try:
         path = choose_sign_in(org_url, sign_in, http=client)
         verifier, challenge = pkce_pair()
@@ -658,7 +659,9 @@ def client_credentials_valid(
     endpoint = metadata.raw.get("introspection_endpoint") or metadata.token_endpoint.replace(
         "/token", "/introspect"
     )
-    client = http or httpx.Client(timeout=15)
+    issuer = urlsplit(metadata.issuer)
+    org = f"{issuer.scheme}://{issuer.netloc}"
+    client = http or httpx.Client(timeout=15, transport=BudgetTransport(budget_for(org)))
     try:
         resp = client.post(
             endpoint,
