@@ -13,7 +13,10 @@ same machine and server do not. Every loop is bounded and talks only to 127.0.0.
 The idempotent re-run counts requests, not time, from the sandbox's request log
 (``/__sandbox/writes`` and ``/__sandbox/reads``): writes to Okta's management API and to
 Kubernetes (end-user sign-in traffic such as token requests is not configuration), reads of
-both, per object in the re-run's results (rows ``unchanged``).
+both (Kubernetes dry runs included), per object in the re-run's results (rows
+``unchanged``). The re-run is of the stages that configure (:data:`CONFIGURING`): the
+verification stages ``verify`` and ``portal_verify`` sign in fresh throwaway users at every
+run by design (two ``POST /api/v1/users`` and a sign-up), which no re-run can avoid.
 
 Run with ``make bench``. Exit code 1 when a ratio misses its target.
 """
@@ -71,10 +74,15 @@ def paired(fa: Callable[[], object], fb: Callable[[], object], n: int) -> tuple[
     return statistics.median(a), statistics.median(b)
 
 
+#: Both guides' stages that write configuration (``oktalab run --help`` lists them all).
+CONFIGURING = "okta_app,claims,extauth,portal_groups,registration,portal"
+
+
 def idempotent_rerun(cli: list[str]) -> tuple[int, int, int]:
-    """Run both packaged sandbox guides twice on a fresh sandbox; for the second run:
-    (write requests, read requests, objects). Writes and reads are counted by the sandbox
-    (Okta management API + Kubernetes API; Kubernetes dry runs count as reads)."""
+    """Run both packaged sandbox guides on a fresh sandbox, then their configuring stages
+    again; for the second run: (write requests, read requests, objects). Writes and reads
+    are counted by the sandbox (Okta management API + Kubernetes API; Kubernetes dry runs
+    count as reads)."""
     from oktalab.settings import read_env_file
 
     home = Path(tempfile.mkdtemp(prefix="oktalab-bench-rerun-"))
@@ -95,10 +103,10 @@ def idempotent_rerun(cli: list[str]) -> tuple[int, int, int]:
             headers={"Authorization": f"SSWS {senv['OKTA_API_TOKEN']}"},
         )
 
-        def run(out: str) -> None:
+        def run(out: str, *extra: str) -> None:
             proc = subprocess.run(
                 [sys.executable, "-m", "oktalab", "run", "-q", "--state-dir", str(state)]
-                + ["--out", str(home / out)],
+                + ["--out", str(home / out), *extra],
                 capture_output=True,
                 text=True,
                 cwd=ROOT,
@@ -117,7 +125,7 @@ def idempotent_rerun(cli: list[str]) -> tuple[int, int, int]:
 
         run("first")
         w0, r0 = counts()
-        run("again")
+        run("again", "--stages", CONFIGURING)
         w1, r1 = counts()
         rows = json.loads((home / "again" / "results.json").read_text())
         objects = sum(1 for r in rows if r["action"] == "unchanged")
