@@ -29,11 +29,13 @@ Kinds
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from kubernetes import config as k8s_config
@@ -251,12 +253,24 @@ class Discovery:
     its cached mapper when a kind is not found.
     """
 
-    def __init__(self, fetch: Callable[[str, str], tuple[Any, str]]) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[str, str], tuple[Any, str]],
+        *,
+        cache: Path | None = None,
+        server: str = "",
+    ) -> None:
         self._fetch = fetch
         self._kinds: list[Kind] | None = None
+        #: a file keeping the aggregated discovery documents of ``server`` for the next
+        #: client (the stages of one run each start a process; kubectl keeps a cache too)
+        self._cache = cache
+        self._server = server
+        self._stale = False
 
     def refresh(self) -> None:
         self._kinds = None
+        self._stale = True  # a miss: read the server, not the cache
 
     @property
     def kinds(self) -> list[Kind]:
@@ -264,8 +278,17 @@ class Discovery:
             self._kinds = self._load()
         return self._kinds
 
-    def _load(self) -> list[Kind]:
-        out: list[Kind] = []
+    def _documents(self) -> list[tuple[str, Any, str]]:
+        """(path, body, Content-Type) of ``/api`` and ``/apis``, from the cache file when it
+        holds this server's aggregated documents, else from the server (then cached)."""
+        if self._cache is not None and not self._stale:
+            try:
+                kept = json.loads(self._cache.read_text())
+                if kept.get("server") == self._server:
+                    return [(p, b, c) for p, b, c in kept["documents"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        docs = []
         for path in ("/api", "/apis"):
             try:
                 body, ctype = self._fetch(path, AGGREGATED_ACCEPT)
@@ -273,6 +296,17 @@ class Discovery:
                 if exc.status == 404:
                     continue
                 raise
+            docs.append((path, body, ctype))
+        aggregated = all("as=APIGroupDiscoveryList" in c for _, _, c in docs)
+        if self._cache is not None and docs and aggregated:
+            with contextlib.suppress(OSError):
+                self._cache.write_text(json.dumps({"server": self._server, "documents": docs}))
+        self._stale = False
+        return docs
+
+    def _load(self) -> list[Kind]:
+        out: list[Kind] = []
+        for path, body, ctype in self._documents():
             if "as=APIGroupDiscoveryList" in ctype:
                 out += _aggregated(body)
             elif path == "/api":
@@ -340,18 +374,28 @@ def _aggregated(body: Obj) -> list[Kind]:
 class Kube:
     """A typed client for the objects the guides use, over ``kubernetes.client.ApiClient``.
 
-    ``kubeconfig``: path (None = the default loading rules); ``context``: kubeconfig context.
-    Raises :class:`ConfigurationError` when the kubeconfig cannot be loaded.
+    ``kubeconfig``: path (None = the default loading rules); ``context``: kubeconfig context;
+    ``discovery_cache``: a file in which clients of one run share the discovery documents
+    (re-read from the server on a kind miss). Raises :class:`ConfigurationError` when the
+    kubeconfig cannot be loaded.
     """
 
-    def __init__(self, kubeconfig: str | None, *, context: str | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: str | None,
+        *,
+        context: str | None = None,
+        discovery_cache: Path | None = None,
+    ) -> None:
         try:
             self.api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context
             )
         except (k8s_config.ConfigException, OSError, TypeError) as exc:
             raise ConfigurationError(f"cannot load kubeconfig {kubeconfig!r}: {exc}") from None
-        self.discovery = Discovery(self._fetch)
+        self.discovery = Discovery(
+            self._fetch, cache=discovery_cache, server=str(self.api_client.configuration.host)
+        )
         #: Write requests sent (apply, delete, replace), dry runs included: tests count them.
         self.writes = 0
         #: Objects an apply just read and left unchanged, by URL path: the next ``get`` or

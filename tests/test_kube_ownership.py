@@ -88,3 +88,46 @@ def test_foreign_policy_left_alone_then_adopted_and_restored(
     assert [m["manager"] for m in back["metadata"]["managedFields"]] == ["kubectl"]
     assert not [e for e in json.loads(ledger.read_text()) if e["kind"] == "kube_adopted"]
     kubectl(sandbox_env, "delete", "extauthpolicy", name, "-n", NS)
+
+
+def test_a_run_discovers_the_cluster_once_and_an_owned_unchanged_object_is_not_written(
+    sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    """Counted by the sandbox: a second client sharing the discovery file sends no discovery
+    request; applying an owned object that is already as wanted sends a dry run, no write."""
+    import httpx
+
+    from oktalab.kube import Kube
+
+    admin = {"Authorization": f"SSWS {sandbox['OKTA_API_TOKEN']}"}
+
+    def counts() -> tuple[int, int]:
+        base = sandbox["OKTA_ORG_URL"]
+        reads = httpx.get(base + "/__sandbox/reads", headers=admin).json().get("kube", 0)
+        writes = httpx.get(base + "/__sandbox/writes", headers=admin).json()
+        return reads, writes.get("kube", {}).get("writes", 0)
+
+    cache = tmp_path / ".kube-discovery.json"
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "discovery-once", "namespace": "default"},
+        "data": {"k": "v"},
+    }
+    with Kube(sandbox["KUBECONFIG"], discovery_cache=cache) as first:
+        assert first.ensure(manifest, "discovery-set")[0] == "created"
+    assert json.loads(cache.read_text())["documents"]
+    r0, w0 = counts()
+    with Kube(sandbox["KUBECONFIG"], discovery_cache=cache) as second:
+        action, live = second.ensure(manifest, "discovery-set")
+        assert action == "unchanged" and live["data"] == {"k": "v"}
+        # the status read after an unchanged apply is the read the apply made
+        assert second.get("ConfigMap", "discovery-once", "default") is not None
+        r1, w1 = counts()
+        assert (r1 - r0, w1 - w0) == (2, 0), "one GET and one dry run; no discovery, no write"
+        second.delete("ConfigMap", "discovery-once", "default")
+    # another server's documents are not used
+    cache.write_text(json.dumps({"server": "https://elsewhere:6443", "documents": []}))
+    with Kube(sandbox["KUBECONFIG"], discovery_cache=cache) as third:
+        assert third.kind("ConfigMap").plural == "configmaps"
+    assert json.loads(cache.read_text())["server"] != "https://elsewhere:6443"

@@ -376,7 +376,12 @@ class Context:
     def kube(self) -> Kube:
         if self._kube is None:
             self.env.require("kubeconfig")
-            self._kube = Kube(self.env.kubeconfig, context=self.params.kubernetes.context)
+            self._kube = Kube(
+                self.env.kubeconfig,
+                context=self.params.kubernetes.context,
+                # the set's stages run one process each: discover the cluster once a run
+                discovery_cache=self.run_dir / ".kube-discovery.json",
+            )
         return self._kube
 
     @property
