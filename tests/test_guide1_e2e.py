@@ -201,6 +201,50 @@ def test_a_failing_check_fails_the_run(
     assert td.returncode == 0, td.stdout + td.stderr
 
 
+def test_verify_signs_a_web_app_in_with_its_client_secret(
+    first_run: dict, sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    """A web app is a confidential client: the verify stage sends its client secret at the
+    token endpoint, as the token preview does (the org refuses the exchange without it)."""
+    web = tmp_path / "web.yaml"
+    data = yaml.safe_load(PARAMS.read_text())
+    data["name"] = "guide1-web-verify"
+    data["app"].update(
+        label="oktalab-web-verify",
+        type="web",
+        grant_types=["authorization_code"],
+        redirect_uris=["http://localhost:7999/callback"],
+        post_logout_redirect_uris=[],
+    )
+    data.pop("portal", None)
+    web.write_text(yaml.safe_dump(data))
+    try:
+        code, rows, text = run(
+            sandbox,
+            "run",
+            str(web),
+            "--out",
+            str(tmp_path / "o"),
+            "--stages",
+            "okta_app,claims,verify",
+        )
+        by_step = {(r["stage"], r["step"]): r for r in rows}
+        assert code == 0, [r for r in rows if r["status"] != "ok"] or text[-2000:]
+        assert by_step[("claims", "sign in")]["status"] == "ok"
+        assert by_step[("verify", "valid token")]["status"] == "ok", rows
+    finally:
+        td = oktalab_cli(
+            "teardown",
+            str(web),
+            "--out",
+            str(tmp_path / "td"),
+            "--state-dir",
+            sandbox["OKTALAB_SANDBOX_DIR"],
+            env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"]},
+        )
+        assert td.returncode == 0, td.stdout + td.stderr
+
+
 def test_bad_jwks_is_refused_before_applying(
     sandbox_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

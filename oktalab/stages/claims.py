@@ -402,21 +402,12 @@ def preview_tokens(
         )
         return
     assert env.okta_org_url
-    secret = None
-    if app.get("type") == "web":
-        from .okta_app import client_secret  # web apps authenticate at the token endpoint
+    from .okta_app import NO_SECRET, sign_in_secret  # web apps authenticate at /token
 
-        secret = client_secret(ctx)
-        if secret is None:
-            result.add(
-                "token preview",
-                "Tokens",
-                "preview",
-                "checked",
-                "skipped",
-                "a web app needs its client secret: set OKTALAB_CLIENT_SECRET (Okta shows it only once)",
-            )
-            return
+    found, secret = sign_in_secret(ctx, app)
+    if not found:
+        result.add("token preview", "Tokens", "preview", "checked", "skipped", NO_SECRET)
+        return
     with result.timed() as t:
         try:
             tokens = oidc.headless_login(

@@ -322,6 +322,24 @@ def client_secret(ctx: Context) -> Secret | None:
     return None
 
 
+NO_SECRET = "a web app needs its client secret: set OKTALAB_CLIENT_SECRET (Okta shows it only once)"
+
+
+def sign_in_secret(ctx: Context, app: dict[str, Any]) -> tuple[bool, Secret | None]:
+    """The client secret a sign-in of ``app`` must send at the token endpoint.
+
+    Returns ``(True, None)`` for a browser app (public client, ``token_endpoint_auth_method:
+    none``), ``(True, secret)`` for a web app whose secret is readable (see
+    :func:`client_secret`) and ``(False, None)`` for a web app without one (the caller says
+    :data:`NO_SECRET`). Web apps are confidential clients (``client_secret_basic``, RFC 6749
+    section 2.3.1), so the token request is refused without the secret.
+    """
+    if app.get("type") != "web":
+        return True, None
+    secret = client_secret(ctx)
+    return secret is not None, secret
+
+
 def new_client_secret(ctx: Context) -> Secret:
     """Generate a secret when none is readable; recorded, so teardown and later runs know it
     is this set's. Afterwards the older secrets *this set created* are deactivated and deleted

@@ -21,7 +21,7 @@ from .. import oidc
 from ..errors import OktalabError
 from ..kube import gmg_state
 from ..results import StageResult
-from . import portal_browser
+from . import okta_app, portal_browser
 from .context import Context
 from .extauth import inlined_jwks
 
@@ -150,6 +150,10 @@ def run(ctx: Context, result: StageResult) -> None:
         )
         return
     meta = ctx.discover()
+    found, secret = okta_app.sign_in_secret(ctx, app)  # as the token preview signs in
+    if not found:
+        result.add("sign in", "Tokens", env.test_username, "checked", "failed", okta_app.NO_SECRET)
+        return
     tokens = oidc.headless_login(
         org_url=env.okta_org_url,
         metadata=meta,
@@ -158,6 +162,7 @@ def run(ctx: Context, result: StageResult) -> None:
         username=env.test_username,
         password=env.test_password,
         scopes=ps.token_preview.scopes,
+        client_secret=secret,
         sign_in=ps.sign_in,
     )
     good = tokens.access_token.reveal()
