@@ -469,6 +469,7 @@ def test_stages_run_with_a_private_key_jwt_service_app_and_the_least_scopes(
 def test_teardown_maps_apps_back_to_the_default_enrollment_policy(
     sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
+    from oktalab.errors import OktaAPIError
     from oktalab.stages.context import Ledger
 
     okta = OktaClient(sandbox_env["OKTA_ORG_URL"], Secret(sandbox_env["OKTA_API_TOKEN"]))
@@ -493,6 +494,10 @@ def test_teardown_maps_apps_back_to_the_default_enrollment_policy(
     okta.assign_app_policy(app["id"], policy["id"])
     ps = load_parameters(PARAMS, {"name": name, "app": {"label": name}})
     Ledger(ps.name).record("okta_policy", policy["id"], name=name)  # the app is not ours
+    # the org refuses deleting a user profile policy an app still uses (help.okta.com)
+    with pytest.raises(OktaAPIError) as refused:
+        okta.delete_policy(policy["id"])
+    assert refused.value.status == 400 and app["id"] in str(refused.value)
     td = run_stage("teardown", ps, run_dir=tmp_path, raise_on_failure=False)
     assert ("Policy", "deleted") in {(r.kind, r.action) for r in td.rows}, [
         r.as_dict() for r in td.rows

@@ -106,6 +106,15 @@ def test_profile_enrollment_policy_api(api: httpx.Client) -> None:
     assert r.json()["actions"]["profileEnrollment"]["uiSchemaId"] == action["uiSchemaId"]
     assert api.delete(f"/api/v1/policies/{policy['id']}/rules/{rule['id']}").status_code == 403
     assert api.delete(f"/api/v1/policies/{default['id']}").status_code == 403
+    # a user profile policy still assigned to an app is not deleted (help.okta.com, "Delete a
+    # user profile policy"): reassign the app first
+    app = create_spa(api, "PE in use", assign=False)
+    assert api.put(f"/api/v1/apps/{app['id']}/policies/{policy['id']}").status_code == 204
+    in_use = api.delete(f"/api/v1/policies/{policy['id']}")
+    assert in_use.status_code == 400 and in_use.json()["errorCode"] == "E0000001", in_use.text
+    assert app["id"] in in_use.json()["errorCauses"][0]["errorSummary"]
+    assert api.get(f"/api/v1/policies/{policy['id']}").status_code == 200
+    assert api.put(f"/api/v1/apps/{app['id']}/policies/{default['id']}").status_code == 204
     assert api.delete(f"/api/v1/policies/{policy['id']}").status_code == 204
 
 

@@ -336,14 +336,34 @@ def keep_system_active(ctx: rest.Ctx, doc: dict[str, Any], action: str) -> None:
         raise OktaApiError("E0000006")
 
 
-def remap_apps(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
-    """Apps of a deleted PROFILE_ENROLLMENT policy fall back to the default one, as in Okta."""
+def refuse_in_use(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
+    """A user profile (PROFILE_ENROLLMENT) policy still assigned to an app is not deleted.
+
+    Okta's rule (help.okta.com, Identity Engine, "Delete a user profile policy"): "You can
+    delete any user profile policy that isn't currently in use or the default policy ... you
+    must remove any app integrations currently using the policy. See Reassign a user profile
+    policy." No recorded API answer for this case was found (terraform-provider-okta and
+    okta-sdk-python cassettes); the refusal uses Okta's generic validation error, E0000001,
+    with a cause naming the apps, and the remedy (``PUT /api/v1/apps/{appId}/policies/{id}``
+    of another policy).
+    """
+    if policy["type"] != "PROFILE_ENROLLMENT":
+        return
+    apps = sorted(app_id for app_id, _, _ in ctx.org.links("app_policy", b=policy["id"]))
+    if apps:
+        raise validation(
+            "policy",
+            f"This user profile policy is in use by {len(apps)} app(s) ({', '.join(apps)}) "
+            "and cannot be deleted. Assign the apps to another user profile policy first.",
+        )
+
+
+def unmap_apps(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
+    """A deleted policy's app mappings go with it (a PROFILE_ENROLLMENT policy still in use
+    is refused before: :func:`refuse_in_use`)."""
     org = ctx.org
-    default_pe = org.meta("pe_default_policy")
     for app_id, _, _ in org.links("app_policy", b=policy["id"]):
         org.unlink("app_policy", a=app_id, b=policy["id"])
-        if policy["type"] == "PROFILE_ENROLLMENT" and default_pe:
-            org.link("app_policy", app_id, default_pe)
 
 
 def after_create(ctx: rest.Ctx, policy: dict[str, Any]) -> None:

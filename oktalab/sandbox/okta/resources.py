@@ -188,7 +188,8 @@ POLICIES = rest.Resource(
     lifecycle=rest.Lifecycle(answer="none", check=policies.keep_system_active),
     system="E0000006",
     protect_put=False,
-    on_delete=policies.remap_apps,
+    delete_check=policies.refuse_in_use,
+    on_delete=policies.unmap_apps,
     after_create=policies.after_create,
     custom={"get": policies.get_policy_ep},
 )
