@@ -497,7 +497,7 @@ def test_teardown_maps_apps_back_to_the_default_enrollment_policy(
     # the org refuses deleting a user profile policy an app still uses (help.okta.com)
     with pytest.raises(OktaAPIError) as refused:
         okta.delete_policy(policy["id"])
-    assert refused.value.status == 400 and app["id"] in str(refused.value)
+    assert refused.value.status == 403 and app["id"] in str(refused.value)
     td = run_stage("teardown", ps, run_dir=tmp_path, raise_on_failure=False)
     assert ("Policy", "deleted") in {(r.kind, r.action) for r in td.rows}, [
         r.as_dict() for r in td.rows

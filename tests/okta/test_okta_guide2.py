@@ -111,7 +111,7 @@ def test_profile_enrollment_policy_api(api: httpx.Client) -> None:
     app = create_spa(api, "PE in use", assign=False)
     assert api.put(f"/api/v1/apps/{app['id']}/policies/{policy['id']}").status_code == 204
     in_use = api.delete(f"/api/v1/policies/{policy['id']}")
-    assert in_use.status_code == 400 and in_use.json()["errorCode"] == "E0000001", in_use.text
+    assert in_use.status_code == 403 and in_use.json()["errorCode"] == "E0000001", in_use.text
     assert app["id"] in in_use.json()["errorCauses"][0]["errorSummary"]
     assert api.get(f"/api/v1/policies/{policy['id']}").status_code == 200
     assert api.put(f"/api/v1/apps/{app['id']}/policies/{default['id']}").status_code == 204

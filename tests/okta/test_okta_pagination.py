@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from okta_support import Sandbox, create_service, create_web, everyone_id
-from test_okta_spec_conformance import SPEC, Checker, _nullable
+from test_okta_spec_conformance import SPEC, Checker, load_spec
 
 yaml = pytest.importorskip("yaml")
 
@@ -22,10 +22,7 @@ yaml = pytest.importorskip("yaml")
 def checker() -> Checker:
     if not SPEC.exists():
         pytest.skip("Okta management spec not available")
-    with SPEC.open() as fh:
-        return Checker(
-            _nullable(yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-        )
+    return Checker(load_spec())
 
 
 def _next(response: httpx.Response) -> str | None:

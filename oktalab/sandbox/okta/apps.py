@@ -132,6 +132,14 @@ def oauth_credentials(app: dict[str, Any]) -> dict[str, Any]:
     return (app.get("credentials") or {}).get("oauthClient") or {}
 
 
+UNIVERSAL_LOGOUT = {
+    "status": "DISABLED",
+    "supportType": "FULL",
+    "identityStack": "NOT_SHARED",
+    "protocol": "GLOBAL_TOKEN_REVOCATION",
+}
+
+
 def render(org: OrgState, app: dict[str, Any], base: str) -> dict[str, Any]:
     out = copy.deepcopy(app)
     app_id = app["id"]
@@ -470,6 +478,9 @@ def build_app(
         app["profile"] = want_dict(body["profile"], "profile")
     new_secret: str | None = None
     if mode == "OPENID_CONNECT":
+        # read-only; what a new OIDC app answers on an Identity Engine org (recorded:
+        # terraform-provider-okta VCR TestAccResourceOktaAppOauth_basic, POST/GET/PUT)
+        app["universalLogout"] = (existing or {}).get("universalLogout") or dict(UNIVERSAL_LOGOUT)
         parts = _normalize_oidc(body, existing, inactive=inactive)
         creds = parts["credentials"]
         creds["client_id"] = creds["client_id"] or app_id

@@ -445,6 +445,7 @@ def build_claim(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> res
 
 def render_scope(org: OrgState, scope: dict[str, Any], path: str) -> dict[str, Any]:
     return {
+        "apiResourceId": None,  # as recorded (terraform-provider-okta AuthServerScope_crud)
         **scope,
         "_links": {
             "self": {

@@ -120,6 +120,10 @@ PRESET_ACCESS_POLICIES: list[tuple[str, str, str, list[str]]] = [
     ("Password only", "1FA", "PT0S", ["password"]),
     ("One factor access", "1FA", "PT0S", []),
 ]
+# As a real Identity Engine org lists them (terraform-provider-okta VCR
+# TestAccResourceOktaAppOauth_basic, GET /api/v1/policies?type=ACCESS_POLICY); the others
+# were recorded without a description.
+PRESET_DESCRIPTIONS = {"Any two factors": {"description": "Require two factors to access."}}
 
 
 def ensure_preset_access_policies(org: OrgState) -> str:
@@ -137,6 +141,7 @@ def ensure_preset_access_policies(org: OrgState) -> str:
                 "system": priority == 1,
                 "conditions": None,
                 "type": "ACCESS_POLICY",
+                **PRESET_DESCRIPTIONS.get(name, {}),
             },
         )
         default = default or pid
@@ -151,8 +156,10 @@ def ensure_preset_access_policies(org: OrgState) -> str:
 
 
 def render(org: OrgState, policy: dict[str, Any], path: str) -> dict[str, Any]:
+    embedded = {"_embedded": {"resourceType": "APP"}} if policy["type"] == "ACCESS_POLICY" else {}
     return {
         **policy,
+        **embedded,  # as recorded: GET /api/v1/policies?type=ACCESS_POLICY (Identity Engine)
         "_links": rest.links(
             org,
             path,
@@ -194,13 +201,14 @@ def build_policy(ctx: rest.Ctx, body: rest.Doc, existing: rest.Doc | None) -> re
     fields = {
         "type": ptype,
         "name": existing["name"] if existing and existing.get("system") else name,
-        "description": want_str(body.get("description") or "", "description"),
         "status": status,
         "priority": want_int(
             body.get("priority"), "priority", (existing or {}).get("priority", 1), 1, 1000
         ),
         "conditions": conditions,
     }
+    if body.get("description") is not None:  # absent from Okta's answer when not set (recorded)
+        fields["description"] = want_str(body["description"], "description")
     if existing is None:
         fields["system"] = False
     return fields
@@ -343,19 +351,22 @@ def refuse_in_use(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
     delete any user profile policy that isn't currently in use or the default policy ... you
     must remove any app integrations currently using the policy. See Reassign a user profile
     policy." No recorded API answer for this case was found (terraform-provider-okta and
-    okta-sdk-python cassettes); the refusal uses Okta's generic validation error, E0000001,
-    with a cause naming the apps, and the remedy (``PUT /api/v1/apps/{appId}/policies/{id}``
-    of another policy).
+    okta-sdk-python cassettes); the refusal is Okta's validation error E0000001 with a cause
+    naming the apps and the remedy (``PUT /api/v1/apps/{appId}/policies/{id}`` of another
+    policy), answered with 403: the only client error besides 404 and 429 that Okta's
+    management spec declares for ``deletePolicy``.
     """
     if policy["type"] != "PROFILE_ENROLLMENT":
         return
     apps = sorted(app_id for app_id, _, _ in ctx.org.links("app_policy", b=policy["id"]))
     if apps:
-        raise validation(
+        refusal = validation(
             "policy",
             f"This user profile policy is in use by {len(apps)} app(s) ({', '.join(apps)}) "
             "and cannot be deleted. Assign the apps to another user profile policy first.",
         )
+        refusal.status = 403
+        raise refusal
 
 
 def unmap_apps(ctx: rest.Ctx, policy: dict[str, Any]) -> None:
@@ -378,9 +389,10 @@ async def get_policy_ep(ctx: rest.Ctx) -> Response:
     out = ctx.show(policy)
     if "rules" in (ctx.request.query_params.get("expand") or ""):
         out["_embedded"] = {
+            **out.get("_embedded", {}),
             "rules": [
                 rest.resource(RULE).show(ctx.org, r, policy["id"])
                 for r in ctx.org.list(RULE, parent=policy["id"])
-            ]
+            ],
         }
     return json_response(out)
