@@ -253,6 +253,66 @@ def test_removed_claim_is_removed_on_the_next_run(
     assert not any(live(sandbox_env, "rm").values())
 
 
+# -- Trusted Origins (a single-page app's redirect URI origins) ------------------------------
+def spa_set(tmp_path: Path, tag: str, **extra: Any) -> tuple[Path, str]:
+    """A guide-1 set with a browser app whose redirect URIs are on origin ``http://<tag>...``."""
+    data = copy.deepcopy(GUIDE2)
+    origin = f"http://own-{tag}.localhost:4999"
+    data.update(name=f"own-{tag}", guide="oidc-gateway", scopes=[], claims=[])
+    data["app"].update(
+        label=f"Own {tag}",
+        type="browser",
+        redirect_uris=[f"{origin}/callback"],
+        post_logout_redirect_uris=[],
+    )
+    for k in ("group", "registration", "portal", "portal_verify", "app_groups_claim"):
+        data.pop(k, None)
+    data.update(extra)
+    path = tmp_path / f"{tag}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path, origin
+
+
+def _origin(env: dict[str, str], origin: str) -> list[dict[str, Any]]:
+    with okta(env) as c:
+        return [o for o in c.trusted_origins() if o["origin"] == origin]
+
+
+@pytest.mark.parametrize("adopt", [False, True])
+def test_foreign_trusted_origin_is_left_unchanged_or_adopted_and_restored(
+    sandbox_env: dict[str, str], tmp_path: Path, adopt: bool
+) -> None:
+    tag = "forig" + ("a" if adopt else "")
+    params, origin = spa_set(tmp_path, tag)
+    with okta(sandbox_env) as c:  # by hand: REDIRECT only, so the SPA's CORS calls would fail
+        made = c.create_trusted_origin(
+            {"name": "by hand", "origin": origin, "scopes": [{"type": "REDIRECT"}]}
+        )
+        path = f"/api/v1/trustedOrigins/{made['id']}"
+        before = stable(c.get(path))
+    if adopt:
+        params, _ = spa_set(tmp_path, tag, adopt=[f"origin/{origin}"])
+    res = run_stage("okta_app", params, run_dir=tmp_path / "run", raise_on_failure=False)
+    rows = [r for r in res.rows if r.kind == "TrustedOrigin"]
+    with okta(sandbox_env) as c:
+        during = stable(c.get(path))
+    if adopt:
+        assert rows and rows[0].action == "adopted" and rows[0].status == "ok", res.rows
+        assert {s["type"] for s in during["scopes"]} == {"CORS", "REDIRECT"}
+        assert all(r.status == "ok" for r in res.rows), [(r.step, r.detail) for r in res.rows]
+    else:
+        assert during == before, "the foreign Trusted Origin was changed"
+        refused = [r for r in rows if r.status == "failed" and r.name == origin]
+        assert refused, [(r.step, r.status, r.detail) for r in res.rows]
+        assert "owned by nobody" in refused[0].detail and "differs in scopes" in refused[0].detail
+        assert f"--adopt 'origin/{origin}'" in refused[0].detail
+    run_stage("teardown", params, run_dir=tmp_path / "run", raise_on_failure=False)
+    with okta(sandbox_env) as c:
+        assert stable(c.get(path)) == before, "teardown did not leave/restore the origin"
+        assert len(_origin(sandbox_env, origin)) == 1  # no second origin left behind
+        c.delete_trusted_origin(made["id"])
+
+
 # -- list-after-create lag --------------------------------------------------------------------
 def _faults(env: dict[str, str], config: dict[str, Any] | None) -> None:
     req = urllib.request.Request(

@@ -18,6 +18,7 @@ from ..okta import OktaClient
 from ..results import StageResult
 from .context import Context
 from .kubeobjects import LEDGER_KIND, ledger_key
+from .trusted_origins import origin_of
 
 STAGE = "teardown"
 
@@ -167,15 +168,24 @@ def run(ctx: Context, result: StageResult) -> None:
             )
         else:
             ctx.ledger.forget("okta_client_secret", entry["key"])
-    for entry in ctx.ledger.items("okta_trusted_origin"):
-        _okta_delete(
+    for entry in ctx.ledger.items("okta_trusted_origin", "created", "adopted", "used"):
+        entry.setdefault("name", entry.get("origin", entry["key"]))
+
+        def restore_origin(e: dict[str, Any]) -> None:
+            prior = e["prior"]
+            okta.replace_trusted_origin(
+                e["key"], {k: prior[k] for k in ("name", "origin", "scopes") if k in prior}
+            )
+            if prior.get("status") == "INACTIVE":
+                okta.post(f"/api/v1/trustedOrigins/{e['key']}/lifecycle/deactivate")
+
+        _okta_release(
             ctx,
             result,
+            entry,
             "TrustedOrigin",
-            entry["key"],
-            entry.get("origin", entry["key"]),
-            lambda k: okta.delete_trusted_origin(k),
-            ledger_kind="okta_trusted_origin",
+            delete=lambda k: okta.delete_trusted_origin(k),
+            restore=restore_origin,
         )
     for entry in ctx.ledger.items("okta_app", "created", "adopted", "used"):
 
@@ -248,6 +258,10 @@ def _reconcile_intents(ctx: Context, result: StageResult) -> None:
         "okta_app": lambda e: okta.find_app(e["name"]),
         "okta_group": lambda e: okta.find_group(e["name"]),
         "okta_policy": lambda e: okta.find_policy("PROFILE_ENROLLMENT", e["name"]),
+        "okta_trusted_origin": lambda e: next(
+            (o for o in okta.trusted_origins() if origin_of(o.get("origin", "")) == e["name"]),
+            None,
+        ),
         "okta_claim": lambda e: next(
             (c for c in okta.claims(e.get("server", server)) if c["name"] == e["name"]), None
         ),

@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..failpoints import failpoint
 from ..results import StageResult
 from .context import Context
+from .ownership import take
 
 SCOPES = ("CORS", "REDIRECT")
 
@@ -69,7 +71,10 @@ def ensure(ctx: Context, result: StageResult, redirect_uris: list[str]) -> None:
     """Ensure a CORS+REDIRECT Trusted Origin for each redirect URI origin, then preflight it.
 
     An origin already trusted by an object this parameter set did not create is used as it
-    is; if it lacks the CORS scope, the row fails naming the object (it is not ours to edit).
+    is (recorded ``used``); if it lacks an active CORS scope it is not ours to edit:
+    :func:`ownership.take` stops the stage naming the object, its owner and the difference,
+    unless the parameters adopt it (``adopt: [origin/<origin>]``; teardown restores it).
+    The ledger's stable key for an origin is the origin itself (intent before the create).
     """
     okta = ctx.okta
     origins = list(dict.fromkeys(origin_of(u) for u in redirect_uris))
@@ -88,28 +93,41 @@ def ensure(ctx: Context, result: StageResult, redirect_uris: list[str]) -> None:
                     ctx.dry_row(result, "TrustedOrigin", origin, None)
                 continue
             if found is None:
+                ctx.ledger.intend("okta_trusted_origin", origin, origin=origin)
+                failpoint("before-create:okta_trusted_origin")
                 made = okta.create_trusted_origin(
                     {"name": name, "origin": origin, "scopes": [{"type": s} for s in SCOPES]}
                 )
-                ctx.ledger.record("okta_trusted_origin", made["id"], name=name, origin=origin)
+                failpoint("after-create:okta_trusted_origin")
+                ctx.ledger.created("okta_trusted_origin", made["id"], name=origin, origin=origin)
                 action = "created"
-            elif "CORS" in scopes and found.get("status", "ACTIVE") == "ACTIVE":
-                action = "unchanged"
-            elif ctx.ledger.has("okta_trusted_origin", found["id"]):
-                body = {
-                    "name": found.get("name", name),
-                    "origin": found.get("origin", origin),
-                    "scopes": [{"type": s} for s in sorted(scopes | set(SCOPES))],
-                }
-                okta.replace_trusted_origin(found["id"], body)
-                action, detail = "updated", "added the CORS scope"
             else:
-                action, status = "checked", "failed"
-                detail = (
-                    f"Trusted Origin {found.get('name')!r} ({found['id']}) for {origin} has no "
-                    "active CORS scope and was not created by this parameter set: add CORS to it "
-                    "in Okta (Security > API > Trusted Origins)"
+                diffs = [] if "CORS" in scopes else ["scopes (no CORS)"]
+                if found.get("status", "ACTIVE") != "ACTIVE":
+                    diffs.append("status")
+                how = take(
+                    ctx,
+                    ledger_kind="okta_trusted_origin",
+                    adopt_kind="origin",
+                    name=origin,
+                    obj=found,
+                    diffs=diffs,
+                    step="trusted origin",
+                    row_kind="TrustedOrigin",
+                    origin=origin,
                 )
+                action = "adopted" if how == "adopted" else "unchanged"
+                if diffs:
+                    body = {
+                        "name": found.get("name", name),
+                        "origin": found.get("origin", origin),
+                        "scopes": [{"type": s} for s in sorted(scopes | set(SCOPES))],
+                    }
+                    okta.replace_trusted_origin(found["id"], body)
+                    if "status" in diffs:
+                        okta.post(f"/api/v1/trustedOrigins/{found['id']}/lifecycle/activate")
+                    action = "adopted" if how == "adopted" else "updated"
+                    detail = "set " + ", ".join(diffs).replace(" (no CORS)", " + CORS")
         result.add(
             "trusted origin", "TrustedOrigin", origin, action, status, detail, seconds=t["s"]
         )
