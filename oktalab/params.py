@@ -141,7 +141,16 @@ RefusalStatus = Literal[401, 403]
 
 # Okta kinds accepted in ``adopt`` entries (``<kind>/<name>``); Kubernetes kinds are
 # capitalised (``<Kind>/<namespace>/<name>`` or ``<Kind>/<name>`` for cluster-scoped ones).
-OKTA_ADOPT_KINDS = ("app", "group", "claim", "scope", "policy", "rule", "origin")
+OKTA_ADOPT_KINDS = (
+    "app",
+    "group",
+    "claim",
+    "scope",
+    "policy",
+    "rule",
+    "origin",
+    "access_policy",
+)
 ADOPT_ENV = "OKTALAB_ADOPT"
 _KUBE_KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 
@@ -150,7 +159,8 @@ def parse_adopt(entry: str) -> tuple[str, str, str]:
     """``KIND/NAME`` → ``(kind, namespace, name)``; raise ValueError naming the rule.
 
     Okta: ``app/<label>``, ``group/<name>``, ``claim/<name>``, ``scope/<name>``,
-    ``policy/<name>``, ``rule/<name>``, ``origin/<name>`` (the name may contain '/').
+    ``policy/<name>``, ``rule/<name>``, ``origin/<name>``, ``access_policy/<name>`` (an
+    authorization server's access policy; the name may contain '/').
     Kubernetes: ``<Kind>/<namespace>/<name>`` or ``<Kind>/<name>`` (cluster-scoped), names
     per DNS-1123.
     """
@@ -808,7 +818,7 @@ class ParameterSet(_Model):
         """Whether the user opted in to adopting this object (``adopt:`` or ``--adopt``).
 
         ``kind`` is an Okta kind (``app``, ``group``, ``claim``, ``scope``, ``policy``,
-        ``rule``, ``origin``: lower case) or a Kubernetes Kind (``Secret``, ``Group``: as the
+        ``rule``, ``origin``, ``access_policy``: lower case) or a Kubernetes Kind (``Secret``, ``Group``: as the
         API spells it), so ``group/x`` and ``Group/ns/x`` never match each other.
         A Kubernetes entry without a namespace matches only ``namespace == ""``
         (cluster-scoped objects): adoption is per object, never per name in any namespace.

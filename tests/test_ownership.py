@@ -313,6 +313,77 @@ def test_foreign_trusted_origin_is_left_unchanged_or_adopted_and_restored(
         c.delete_trusted_origin(made["id"])
 
 
+# -- authorization server access policy (issue 18 item 2 creates it) ---------------------------
+@pytest.mark.parametrize("adopt", [False, True])
+def test_foreign_access_policy_is_left_unchanged_or_adopted_and_restored(
+    sandbox_env: dict[str, str], tmp_path: Path, adopt: bool
+) -> None:
+    tag = "fap" + ("a" if adopt else "")
+    name = f"own-{tag}-access"
+    with okta(sandbox_env) as c:  # a custom server, and by hand a policy for another client
+        server = c.post(
+            "/api/v1/authorizationServers",
+            {"name": f"own-{tag}", "description": "by hand", "audiences": ["api://own"]},
+        )
+        base = f"/api/v1/authorizationServers/{server['id']}/policies"
+        policy = c.post(
+            base,
+            {
+                "type": "OAUTH_AUTHORIZATION_POLICY",
+                "name": name,
+                "description": "by hand",
+                "priority": 1,
+                "conditions": {"clients": {"include": ["0oaSOMEONEELSE000001"]}},
+            },
+        )
+        c.post(
+            f"{base}/{policy['id']}/rules",
+            {
+                "name": "by hand",
+                "type": "RESOURCE_ACCESS",
+                "conditions": {
+                    "people": {"groups": {"include": ["EVERYONE"]}},
+                    "grantTypes": {"include": ["client_credentials"]},
+                    "scopes": {"include": ["*"]},
+                },
+            },
+        )
+        before = (stable(c.get(f"{base}/{policy['id']}")), c.get(f"{base}/{policy['id']}/rules"))
+    extra: dict[str, Any] = {
+        "authorization_server": server["id"],
+        "access_policy": {"create": True, "name": name},
+    }
+    if adopt:
+        extra["adopt"] = [f"access_policy/{name}"]
+    params = param_set(tmp_path, tag, **extra)
+    rows = run_okta_stages(params, tmp_path / "run")
+    row = next(r for r in rows if r.step == "access policy")
+
+    def now() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        with okta(sandbox_env) as c:
+            return stable(c.get(f"{base}/{policy['id']}")), c.get(f"{base}/{policy['id']}/rules")
+
+    if adopt:
+        assert row.action == "adopted" and row.status == "ok", (row.detail, rows)
+        client_id = live(sandbox_env, tag)["app"][0]["credentials"]["oauthClient"]["client_id"]
+        during, during_rules = now()
+        assert client_id in during["conditions"]["clients"]["include"]
+        assert "authorization_code" in during_rules[0]["conditions"]["grantTypes"]["include"]
+    else:
+        assert row.status == "failed", (row.detail, rows)
+        assert "owned by nobody" in row.detail and "conditions.clients.include" in row.detail
+        assert f"--adopt 'access_policy/{name}'" in row.detail
+        assert now() == before, "the foreign access policy was changed"
+    run_stage("teardown", params, run_dir=tmp_path / "run", raise_on_failure=False)
+    after_policy, after_rules = now()
+    assert after_policy == before[0], "teardown did not leave/restore the policy"
+    assert [stable(r) for r in after_rules] == [stable(r) for r in before[1]]
+    with okta(sandbox_env) as c:
+        assert [p["name"] for p in c.as_policies(server["id"])] == [name]  # no second policy
+        c.post(f"/api/v1/authorizationServers/{server['id']}/lifecycle/deactivate")
+        c.delete(f"/api/v1/authorizationServers/{server['id']}")
+
+
 # -- list-after-create lag --------------------------------------------------------------------
 def _faults(env: dict[str, str], config: dict[str, Any] | None) -> None:
     req = urllib.request.Request(

@@ -13,10 +13,13 @@ client, recorded in the ledger so teardown removes them.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from ..failpoints import failpoint
 from ..results import StageResult
 from .context import Context
+from .ownership import take
 
 #: Grant types an access-policy rule names (the app's ``refresh_token`` grant is governed by
 #: the ``offline_access`` scope, not by a rule grant type) [Okta management spec,
@@ -134,42 +137,15 @@ def ensure_access_policy(ctx: Context, result: StageResult, server_id: str) -> b
                 f"{ctx.repair('claims')} creates policy {ap.name!r}"
             )
         elif ap.create:
-            ctx.ledger.intend("okta_as_policy", ap.name, server=server_id)
-            policy = okta.create_as_policy(
-                server_id,
-                {
-                    "type": "OAUTH_AUTHORIZATION_POLICY",
-                    "status": "ACTIVE",
-                    "name": ap.name,
-                    "description": f"Admits {app['label']} (managed by oktalab: {ctx.params.name})",
-                    "priority": 1,
-                    "conditions": {"clients": {"include": [client_id]}},
-                },
-            )
-            ctx.ledger.record("okta_as_policy", policy["id"], server=server_id, name=ap.name)
-            okta.create_as_policy_rule(
-                server_id,
-                policy["id"],
-                {
-                    "type": "RESOURCE_ACCESS",
-                    "status": "ACTIVE",
-                    "name": ap.name,
-                    "priority": 1,
-                    "conditions": {
-                        "people": {"groups": {"include": list(ap.groups)}},
-                        "grantTypes": {"include": grants},
-                        "scopes": {"include": scopes},
-                    },
-                    "actions": {
-                        "token": {
-                            "accessTokenLifetimeMinutes": 60,
-                            "refreshTokenLifetimeMinutes": 0,
-                            "refreshTokenWindowMinutes": 10080,
-                        }
-                    },
-                },
-            )
-            action, detail = "created", f"policy {ap.name!r} for client {client_id}"
+            named = next((p for p, _ in policies if p.get("name") == ap.name), None)
+            if named is None:
+                _create(ctx, server_id, app, grants, scopes)
+                action, detail = "created", f"policy {ap.name!r} for client {client_id}"
+            else:
+                rules = next(r for p, r in policies if p is named)
+                action, detail = _update(
+                    ctx, server_id, named, rules, client_id, grants, scopes, user_id, group_ids
+                )
         else:
             status = "failed"
             detail = (
@@ -190,3 +166,135 @@ def ensure_access_policy(ctx: Context, result: StageResult, server_id: str) -> b
         seconds=t["s"],
     )
     return status == "ok"
+
+
+def _policy_body(ctx: Context, app: dict[str, Any], client_id: str) -> dict[str, Any]:
+    ap = ctx.params.access_policy
+    return {
+        "type": "OAUTH_AUTHORIZATION_POLICY",
+        "status": "ACTIVE",
+        "name": ap.name,
+        "description": f"Admits {app['label']} (managed by oktalab: {ctx.params.name})",
+        "priority": 1,
+        "conditions": {"clients": {"include": [client_id]}},
+    }
+
+
+def _rule_body(ctx: Context, grants: list[str], scopes: list[str]) -> dict[str, Any]:
+    ap = ctx.params.access_policy
+    return {
+        "type": "RESOURCE_ACCESS",
+        "status": "ACTIVE",
+        "name": ap.name,
+        "priority": 1,
+        "conditions": {
+            "people": {"groups": {"include": list(ap.groups)}},
+            "grantTypes": {"include": grants},
+            "scopes": {"include": scopes},
+        },
+        "actions": {
+            "token": {
+                "accessTokenLifetimeMinutes": 60,
+                "refreshTokenLifetimeMinutes": 0,
+                "refreshTokenWindowMinutes": 10080,
+            }
+        },
+    }
+
+
+def _create(
+    ctx: Context, server_id: str, app: dict[str, Any], grants: list[str], scopes: list[str]
+) -> None:
+    """Intent, policy, record, rule: a crash anywhere converges (the re-run finds the policy by
+    its name and the intent says it is ours; a missing rule is then added by :func:`_update`)."""
+    okta, ap = ctx.okta, ctx.params.access_policy
+    ctx.ledger.intend("okta_as_policy", ap.name, server=server_id)
+    failpoint("before-create:okta_as_policy")
+    policy = okta.create_as_policy(server_id, _policy_body(ctx, app, app["client_id"]))
+    failpoint("after-create:okta_as_policy")
+    ctx.ledger.created("okta_as_policy", policy["id"], server=server_id, name=ap.name)
+    okta.create_as_policy_rule(server_id, policy["id"], _rule_body(ctx, grants, scopes))
+
+
+_VOLATILE = ("_links", "created", "lastUpdated")
+
+
+def _update(
+    ctx: Context,
+    server_id: str,
+    policy: dict[str, Any],
+    rules: list[dict[str, Any]],
+    client_id: str,
+    grants: list[str],
+    scopes: list[str],
+    user_id: str | None,
+    group_ids: set[str],
+) -> tuple[str, str]:
+    """The policy named ``access_policy.name`` exists but admits nobody for this app: change
+    it only when this set owns (or adopts) it — :func:`ownership.take` — else stop naming the
+    owner and the fields that differ. Returns (action, detail)."""
+    okta, ap = ctx.okta, ctx.params.access_policy
+    cond = policy.get("conditions") or {}
+    include = list((cond.get("clients") or {}).get("include") or [])
+    diffs: list[str] = []
+    if policy.get("status") != "ACTIVE":
+        diffs.append("status")
+    if "ALL_CLIENTS" not in include and client_id not in include:
+        diffs.append("conditions.clients.include")
+    rule = next((r for r in rules if r.get("name") == ap.name), rules[0] if rules else None)
+    want_rule = _rule_body(ctx, grants, scopes)
+    if rule is None:
+        diffs.append("rule")
+    else:
+        rc = rule.get("conditions") or {}
+        if rule.get("status") != "ACTIVE":
+            diffs.append("rule.status")
+        if not set(grants) <= set((rc.get("grantTypes") or {}).get("include") or []):
+            diffs.append("rule.conditions.grantTypes.include")
+        have_scopes = (rc.get("scopes") or {}).get("include")
+        if have_scopes and "*" not in have_scopes and not set(scopes) <= set(have_scopes):
+            diffs.append("rule.conditions.scopes.include")
+        if not _people_admit(rule, user_id, group_ids):
+            diffs.append("rule.conditions.people")
+    how = take(
+        ctx,
+        ledger_kind="okta_as_policy",
+        adopt_kind="access_policy",
+        name=ap.name,
+        obj=policy,
+        diffs=diffs,
+        step="access policy",
+        row_kind="AuthorizationServerPolicy",
+        server=server_id,
+    )
+    if how == "adopted":
+        entry = ctx.ledger.entry("okta_as_policy", policy["id"])
+        assert entry is not None
+        entry["rule_prior"] = (
+            {k: v for k, v in rule.items() if k not in _VOLATILE} if rule is not None else None
+        )
+        ctx.ledger.save()
+    base = f"/api/v1/authorizationServers/{server_id}/policies/{policy['id']}"
+    if "status" in diffs or "conditions.clients.include" in diffs:
+        body = {k: v for k, v in policy.items() if k not in _VOLATILE}
+        body["status"] = "ACTIVE"
+        body["conditions"] = {**cond, "clients": {"include": [*include, client_id]}}
+        okta.put(base, body)
+    if rule is None:
+        okta.create_as_policy_rule(server_id, policy["id"], want_rule)
+    elif any(d.startswith("rule.") for d in diffs):
+        body = {k: v for k, v in rule.items() if k not in _VOLATILE}
+        rc = copy.deepcopy(body.get("conditions") or {})
+        have = set((rc.get("grantTypes") or {}).get("include") or [])
+        rc["grantTypes"] = {"include": sorted(have | set(grants))}
+        have_scopes = (rc.get("scopes") or {}).get("include")
+        if have_scopes and "*" not in have_scopes:
+            rc["scopes"] = {"include": sorted(set(have_scopes) | set(scopes))}
+        if "rule.conditions.people" in diffs:
+            people = rc.setdefault("people", {}).setdefault("groups", {})
+            people["include"] = sorted(set(people.get("include") or []) | set(ap.groups))
+        body["conditions"] = rc
+        body["status"] = "ACTIVE"
+        okta.put(f"{base}/rules/{rule['id']}", body)
+    action = "adopted" if how == "adopted" else ("updated" if diffs else "unchanged")
+    return action, f"policy {ap.name!r}: set {', '.join(diffs)}" if diffs else f"policy {ap.name!r}"

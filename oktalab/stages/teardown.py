@@ -96,16 +96,26 @@ def run(ctx: Context, result: StageResult) -> None:
             entry.get("login", entry["key"]),
             lambda k: okta.delete_user(k),
         )
-    for entry in ctx.ledger.items("okta_as_policy", "created"):
+    for entry in ctx.ledger.items("okta_as_policy", "created", "adopted", "used"):
         server = entry.get("server", ps.authorization_server)
-        _okta_delete(
+        base = f"/api/v1/authorizationServers/{server}/policies"
+
+        def restore_as_policy(e: dict[str, Any], base: str = base) -> None:
+            okta.put(f"{base}/{e['key']}", e["prior"])
+            prior_rule = e.get("rule_prior")
+            for rule in okta.list_all(f"{base}/{e['key']}/rules"):
+                if prior_rule and rule["id"] == prior_rule.get("id"):
+                    okta.put(f"{base}/{e['key']}/rules/{rule['id']}", prior_rule)
+                elif not prior_rule and rule.get("name") == e["name"]:  # the rule we added
+                    okta.delete(f"{base}/{e['key']}/rules/{rule['id']}")
+
+        _okta_release(
             ctx,
             result,
+            entry,
             "AuthorizationServerPolicy",
-            entry["key"],
-            entry.get("name", entry["key"]),
-            partial(okta.delete_as_policy, server),
-            ledger_kind="okta_as_policy",
+            delete=partial(okta.delete_as_policy, server),
+            restore=restore_as_policy,
         )
     for kind, row_kind, path in (
         ("okta_claim", "AuthorizationServerClaim", "claims"),
@@ -258,6 +268,10 @@ def _reconcile_intents(ctx: Context, result: StageResult) -> None:
         "okta_app": lambda e: okta.find_app(e["name"]),
         "okta_group": lambda e: okta.find_group(e["name"]),
         "okta_policy": lambda e: okta.find_policy("PROFILE_ENROLLMENT", e["name"]),
+        "okta_as_policy": lambda e: next(
+            (p for p in okta.as_policies(e.get("server", server)) if p.get("name") == e["name"]),
+            None,
+        ),
         "okta_trusted_origin": lambda e: next(
             (o for o in okta.trusted_origins() if origin_of(o.get("origin", "")) == e["name"]),
             None,
