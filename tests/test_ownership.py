@@ -141,32 +141,81 @@ def make_foreign(env: dict[str, str], kind: str, tag: str) -> tuple[str, str]:
         made = c.create_policy(
             {"type": "PROFILE_ENROLLMENT", "name": f"Own {tag} registration", "status": "ACTIVE"}
         )
+        if kind == "rule":  # its rule set by hand: registers into Everyone, email verified
+            rule = c.policy_rules(made["id"])[0]
+            action = rule["actions"]["profileEnrollment"]
+            action.update(
+                unknownUserAction="REGISTER",
+                targetGroupIds=[c.everyone_group()["id"]],
+                activationRequirements={"emailVerification": True},
+            )
+            body = {k: v for k, v in rule.items() if k not in VOLATILE}
+            c.replace_policy_rule(made["id"], rule["id"], body)
         return f"/api/v1/policies/{made['id']}", f"Own {tag} registration"
 
 
-FOREIGN_KINDS = ["app", "group", "claim", "scope", "policy"]
+FOREIGN_KINDS = ["app", "group", "claim", "scope", "policy", "rule"]
+
+
+def snapshot(c: OktaClient, kind: str, path: str) -> Any:
+    """The object as Okta answers it; a user profile policy with its rules."""
+    if kind in ("policy", "rule"):
+        return stable(c.get(path)), [stable(r) for r in c.get(path + "/rules")]
+    return stable(c.get(path))
+
+
+def run_over_foreign(
+    env: dict[str, str], tmp_path: Path, kind: str, tag: str, **extra: Any
+) -> tuple[str, str, Any, Path, list[Any]]:
+    """Make a foreign ``kind`` by hand, then run the Okta stages of a set that would touch it:
+    (path, name, snapshot before, parameter file, rows)."""
+    path, name = make_foreign(env, kind, tag)
+    with okta(env) as c:
+        before = snapshot(c, kind, path)
+    params = param_set(tmp_path, tag, **extra)
+    return path, name, before, params, run_okta_stages(params, tmp_path / "run")
 
 
 @pytest.mark.parametrize("kind", FOREIGN_KINDS)
 def test_foreign_object_is_left_unchanged(
     sandbox_env: dict[str, str], tmp_path: Path, kind: str
 ) -> None:
-    tag = f"f{kind}"
-    path, name = make_foreign(sandbox_env, kind, tag)
+    path, name, before, params, rows = run_over_foreign(sandbox_env, tmp_path, kind, f"f{kind}")
     with okta(sandbox_env) as c:
-        before = stable(c.get(path))
-    params = param_set(tmp_path, tag)
-    rows = run_okta_stages(params, tmp_path / "run")
-    with okta(sandbox_env) as c:
-        assert stable(c.get(path)) == before, f"the foreign {kind} was changed"
+        assert snapshot(c, kind, path) == before, f"the foreign {kind} was changed"
     if kind != "scope":  # a scope has no settings to differ: used as it is
         refused = [r for r in rows if r.status == "failed" and r.name == name]
         assert refused, [(r.step, r.status, r.detail) for r in rows]
         assert "owned by nobody" in refused[0].detail and "differs in" in refused[0].detail
-        assert f"--adopt '{kind}/{name}'" in refused[0].detail
+        assert f"--adopt '{'policy' if kind == 'rule' else kind}/{name}'" in refused[0].detail
+        if kind == "rule":
+            assert "rule.activationRequirements" in refused[0].detail, refused[0].detail
     run_stage("teardown", params, run_dir=tmp_path / "run", raise_on_failure=False)
     with okta(sandbox_env) as c:
-        assert stable(c.get(path)) == before, "teardown touched the foreign object"
+        assert snapshot(c, kind, path) == before, "teardown touched the foreign object"
+
+
+@pytest.mark.parametrize("kind", ["group", "claim", "policy"])
+def test_adopted_object_is_changed_then_restored_by_teardown(
+    sandbox_env: dict[str, str], tmp_path: Path, kind: str
+) -> None:
+    tag = f"ad{kind}"
+    name = {"group": f"Own{tag}Users", "claim": f"own_{tag}_claim"}.get(
+        kind, f"Own {tag} registration"
+    )
+    path, name, before, params, rows = run_over_foreign(
+        sandbox_env, tmp_path, kind, tag, adopt=[f"{kind}/{name}"]
+    )
+    adopted = [r for r in rows if r.name == name and r.action == "adopted"]
+    assert adopted and all(r.status != "failed" for r in rows), [
+        (r.step, r.action, r.status, r.detail) for r in rows
+    ]
+    with okta(sandbox_env) as c:
+        assert snapshot(c, kind, path) != before, "adopted, but nothing was set"
+    run_stage("teardown", params, run_dir=tmp_path / "run")
+    with okta(sandbox_env) as c:
+        assert snapshot(c, kind, path) == before, "teardown did not restore the adopted object"
+        c.delete(path)
 
 
 def test_another_sets_claim_is_refused_naming_its_owner(
@@ -311,6 +360,47 @@ def test_foreign_trusted_origin_is_left_unchanged_or_adopted_and_restored(
         assert stable(c.get(path)) == before, "teardown did not leave/restore the origin"
         assert len(_origin(sandbox_env, origin)) == 1  # no second origin left behind
         c.delete_trusted_origin(made["id"])
+
+
+# -- users ---------------------------------------------------------------------------------------
+def test_a_foreign_user_is_never_signed_up_over_recorded_or_deleted(
+    sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    """oktalab makes users only with new logins (portal sign-up, outsider, second user): a
+    person who already holds the login stops the step naming them, before any write."""
+    from oktalab.params import load_parameters
+    from oktalab.settings import Environment
+    from oktalab.stages.context import Context
+    from oktalab.stages.ownership import ForeignObject, new_user
+
+    login = "own-fuser@example.com"
+    with okta(sandbox_env) as c:
+        person = c.create_user(
+            {"email": login, "login": login, "firstName": "Real", "lastName": "Person"},
+            password=Secret("Real-Pers0n-pass!"),
+        )
+        before = stable(c.get_user(person["id"]))
+    params = param_set(tmp_path, "fuser")
+    ctx = Context(
+        params=load_parameters(params),
+        run_dir=tmp_path / "run",
+        env=Environment.load(target="sandbox"),
+    )
+    try:
+        with pytest.raises(ForeignObject) as refused:
+            new_user(ctx, login, {"email": login, "login": login, "firstName": "Signup"}, "sign up")
+        detail = refused.value.detail
+        assert refused.value.kind == "OktaUser" and refused.value.name == login
+        assert "owned by nobody" in detail and person["id"] in detail
+        assert "differs in profile.firstName, credentials.password" in detail
+        assert not ctx.ledger.items("okta_user", "created", "adopted", "used")
+        new_user(ctx, "own-fresh@example.com", {"firstName": "New"}, "sign up")  # a new login
+    finally:
+        ctx.close()
+    run_stage("teardown", params, run_dir=tmp_path / "run", raise_on_failure=False)
+    with okta(sandbox_env) as c:
+        assert stable(c.get_user(person["id"])) == before, "the foreign user was changed"
+        c.delete_user(person["id"])
 
 
 # -- authorization server access policy (issue 18 item 2 creates it) ---------------------------

@@ -129,3 +129,29 @@ def foreign_write(ctx: Context, step: str, row_kind: str, name: str, what: str) 
         diffs=[what],
         reason=f"{what} would change an object this parameter set does not own",
     )
+
+
+def new_user(ctx: Context, login: str, profile: dict[str, Any], step: str) -> None:
+    """Before oktalab creates (or signs up) a user: the login must be new.
+
+    oktalab only makes users with fresh logins (sign-up and outsider checks) and deletes them
+    at teardown; a user that already holds the login is someone else's person: it is never
+    signed up over, recorded as this set's, or deleted. Raises :class:`ForeignObject` naming
+    the login, its owner (another set's ledger, or nobody) and the fields a create would set
+    that differ (``profile.*``, ``credentials.password``).
+    """
+    found = ctx.okta.find_user(login)
+    if found is None or ctx.ledger.owns("okta_user", str(found["id"])):
+        return
+    have = found.get("profile") or {}
+    diffs = [f"profile.{k}" for k, v in sorted(profile.items()) if have.get(k) != v]
+    owner = ctx.ledger.owner_of("okta_user", str(found["id"]))
+    who = f"owned by parameter set {owner!r}" if owner else "owned by nobody in oktalab's ledgers"
+    raise ForeignObject(
+        step,
+        "OktaUser",
+        login,
+        owner=owner,
+        diffs=[*diffs, "credentials.password"],
+        reason=f"user {found['id']} ({found.get('status')}) already has this login ({who})",
+    )

@@ -28,6 +28,7 @@ from ..web import (
     screenshot_path,
 )
 from .context import Context
+from .ownership import new_user
 
 STEPS = (
     "portal frontend → Okta sign-in",
@@ -191,6 +192,7 @@ def run(ctx: Context, result: StageResult, p: GatewayPortalParams) -> None:
     tag = time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(2)
     login = f"oktalab-noclaim-{tag}@example.com"
     password = Secret("Nc" + secrets.token_urlsafe(12) + "!3")
+    new_user(ctx, login, {"email": login, "login": login, "firstName": "No"}, "second user")
     with result.timed() as t:
         try:
             made = ctx.okta.create_user(

@@ -28,6 +28,7 @@ from ..web import (
     screenshot_path,
 )
 from .context import Context
+from .ownership import new_user
 
 STAGE = "portal_verify"
 PRODUCT_TITLE = "Petstore Product"
@@ -147,6 +148,7 @@ def run(ctx: Context, result: StageResult) -> None:
 
         return in_thread(go) if use_browser else go()
 
+    new_user(ctx, email, {**profile, "login": email}, "sign up")
     with result.timed() as t:
         try:
             out = flow(_sign_up_flow, origin, profile, password.reveal(), shot)
@@ -226,6 +228,12 @@ def run(ctx: Context, result: StageResult) -> None:
     if v.check_outsider:
         outsider_email = f"oktalab-outsider-{tag}@{v.email_domain}"
         outsider_pw = Secret("Ou" + secrets.token_urlsafe(12) + "!5")
+        new_user(
+            ctx,
+            outsider_email,
+            {"email": outsider_email, "login": outsider_email, "firstName": "Outside"},
+            "outsider",
+        )
         with result.timed() as t:
             made = okta.create_user(
                 {
