@@ -511,25 +511,32 @@ KILL_POINTS = [
 ]
 
 
-@pytest.mark.parametrize("point", KILL_POINTS)
-def test_kill_at_any_point_converges(
-    sandbox_env: dict[str, str], tmp_path: Path, point: str
-) -> None:
-    tag = "k" + point.split(":")[1].removeprefix("okta_")[:3] + point[0]
-    params = param_set(tmp_path, tag)
-    env = {**os.environ, "OKTALAB_FAILPOINT": point}
-    script = (
-        "import sys\nfrom oktalab.stages import run_stage\n"
-        "for s in sys.argv[3:]:\n    run_stage(s, sys.argv[1], run_dir=sys.argv[2])\n"
-    )
+def killed(point: str, script: str, *args: str) -> None:
+    """Run ``script`` in a child process that SIGKILLs itself at ``point``."""
     proc = subprocess.run(
-        [sys.executable, "-c", script, str(params), str(tmp_path / "run"), *OKTA_STAGES],
-        env=env,
+        [sys.executable, "-c", script, *args],
+        env={**os.environ, "OKTALAB_FAILPOINT": point},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+
+
+RUN_STAGES = (
+    "import sys\nfrom oktalab.stages import run_stage\n"
+    "for s in sys.argv[3:]:\n    run_stage(s, sys.argv[1], run_dir=sys.argv[2])\n"
+)
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_kill_at_any_point_converges(
+    sandbox_env: dict[str, str], tmp_path: Path, point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OKTALAB_LIST_LAG_SECONDS", "1")  # no list lag here: do not wait long
+    tag = "k" + point.split(":")[1].removeprefix("okta_")[:3] + point[0]
+    params = param_set(tmp_path, tag)
+    killed(point, RUN_STAGES, str(params), str(tmp_path / "run"), *OKTA_STAGES)
     rows = run_okta_stages(params, tmp_path / "run")  # the re-run
     assert all(r.status != "failed" for r in rows), [
         (r.step, r.detail) for r in rows if r.status == "failed"
@@ -539,3 +546,97 @@ def test_kill_at_any_point_converges(
     run_stage("teardown", params, run_dir=tmp_path / "run")
     counts = {k: len(v) for k, v in live(sandbox_env, tag).items()}
     assert counts == {"app": 0, "group": 0, "claim": 0, "scope": 0, "policy": 0}, counts
+
+
+@pytest.mark.parametrize("kind", ["app", "group"])
+def test_kill_after_create_then_a_lagging_list_does_not_duplicate(
+    sandbox_env: dict[str, str], tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The double fault: killed right after the create (no id recorded) and the immediate
+    re-run's list does not show the object yet. The intent makes the lookup wait out the
+    lag (``OKTALAB_LIST_LAG_SECONDS``) instead of creating a second one."""
+    monkeypatch.setenv("OKTALAB_LIST_LAG_SECONDS", "12")
+    tag = f"dbl{kind}"
+    params = param_set(tmp_path, tag)
+    stages = ["okta_app"] if kind == "app" else ["okta_app", "claims"]
+    _faults(sandbox_env, {"rules": [{"path": "^/api/v1/(apps|groups)$", "hide_recent_ms": 4000}]})
+    try:
+        killed(f"after-create:okta_{kind}", RUN_STAGES, str(params), str(tmp_path / "run"), *stages)
+        for stage in stages:  # the immediate re-run, while the list still hides it
+            res = run_stage(stage, params, run_dir=tmp_path / "run", raise_on_failure=False)
+            assert res.ok, [(r.step, r.detail) for r in res.rows if r.status == "failed"]
+    finally:
+        _faults(sandbox_env, None)
+    assert len(live(sandbox_env, tag)[kind]) == 1, live(sandbox_env, tag)
+    run_stage("teardown", params, run_dir=tmp_path / "run")
+    assert not any(live(sandbox_env, tag).values())
+
+
+SECRET_SCRIPT = """
+import sys
+from pathlib import Path
+from oktalab.params import load_parameters
+from oktalab.settings import Environment
+from oktalab.stages import run_stage
+from oktalab.stages.context import Context
+from oktalab.stages.okta_app import new_client_secret
+run_stage("okta_app", sys.argv[1], run_dir=sys.argv[2])
+ctx = Context(params=load_parameters(sys.argv[1]), run_dir=Path(sys.argv[2]),
+              env=Environment.load(target="sandbox"))
+new_client_secret(ctx)  # the portal stage's call when no readable secret authenticates
+"""
+
+
+@pytest.mark.parametrize("adopted", [False, True])
+def test_kill_right_after_creating_a_client_secret_converges(
+    sandbox_env: dict[str, str], tmp_path: Path, adopted: bool
+) -> None:
+    """Killed between Okta's answer to POST .../credentials/secrets and the ledger write: the
+    re-run recognises the new secret as this set's (the intent lists the secrets before the
+    create) and finishes the rotation; teardown leaves no secret of ours and no extra ACTIVE
+    one (on an adopted app: exactly the owner's secret, as before)."""
+    from oktalab.params import load_parameters
+    from oktalab.settings import Environment
+    from oktalab.stages.context import Context
+    from oktalab.stages.okta_app import client_secret
+
+    tag = "ksec" + ("a" if adopted else "")
+    extra: dict[str, Any] = {}
+    original: list[str] = []
+    if adopted:
+        path, name = make_foreign(sandbox_env, "app", tag)
+        with okta(sandbox_env) as c:
+            original = [s["id"] for s in c.client_secrets(c.get(path)["id"])]
+        extra["adopt"] = [f"app/{name}"]
+    params = param_set(tmp_path, tag, **extra)
+    run_dir = tmp_path / "run"
+    killed("after-create:okta_client_secret", SECRET_SCRIPT, str(params), str(run_dir))
+    app_id = live(sandbox_env, tag)["app"][0]["id"]
+    with okta(sandbox_env) as c:
+        assert len(c.client_secrets(app_id)) == 2  # the old one and the unrecorded new one
+    assert run_stage("okta_app", params, run_dir=run_dir).ok  # the re-run ...
+    ctx = Context(
+        params=load_parameters(params), run_dir=run_dir, env=Environment.load(target="sandbox")
+    )
+    try:
+        secret = client_secret(ctx)  # ... reads the secret as the portal stage does
+        assert secret is not None
+        ours = {e["key"] for e in ctx.ledger.items("okta_client_secret")}
+    finally:
+        ctx.close()
+    with okta(sandbox_env) as c:
+        active = [s for s in c.client_secrets(app_id) if s["status"] == "ACTIVE"]
+    if adopted:  # the owner's secret and the one this set made (recorded now)
+        assert sorted(s["id"] for s in active if s["id"] not in ours) == original
+        assert len(active) == 2 and len(ours) == 1
+    else:  # the rotation finished: only the new secret
+        assert len(active) == 1 and {s["id"] for s in active} == ours
+        assert active[0]["client_secret"] == secret.reveal()
+    run_stage("teardown", params, run_dir=run_dir)
+    with okta(sandbox_env) as c:
+        if adopted:
+            assert [s["id"] for s in c.client_secrets(app_id)] == original
+            c.deactivate_app(app_id)
+            c.delete_app(app_id)
+        else:
+            assert live(sandbox_env, tag)["app"] == []

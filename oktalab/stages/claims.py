@@ -12,7 +12,7 @@ from ..results import StageResult, write_claims
 from .access_policy import ensure_access_policy
 from .context import Context
 from .kubeobjects import field_diff
-from .ownership import foreign_write, take
+from .ownership import foreign_write, settle, take
 
 STAGE = "claims"
 MODES = ("apply", "plan", "check")
@@ -281,7 +281,7 @@ def ensure_group(ctx: Context, result: StageResult) -> None:
                 if exc.status != 404:
                     raise
                 ctx.ledger.forget("okta_group", rid)
-        group = group or ctx.okta.find_group(g.name)
+        group = group or settle(ctx, "okta_group", g.name, lambda: ctx.okta.find_group(g.name))
         if group is None:
             ctx.ledger.intend("okta_group", g.name)
             failpoint("before-create:okta_group")

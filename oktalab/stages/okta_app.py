@@ -17,7 +17,7 @@ from ..settings import Secret
 from . import trusted_origins
 from .context import Context
 from .kubeobjects import field_diff
-from .ownership import ForeignObject, foreign_write, take
+from .ownership import ForeignObject, foreign_write, settle, take
 
 STAGE = "okta_app"
 MODES = ("apply", "plan", "check")
@@ -101,7 +101,7 @@ def find_app(ctx: Context, label: str) -> dict[str, Any] | None:
             if exc.status != 404:
                 raise
             ctx.ledger.forget("okta_app", rid)
-    return ctx.okta.find_app(label)
+    return settle(ctx, "okta_app", label, lambda: ctx.okta.find_app(label))
 
 
 def run(ctx: Context, result: StageResult) -> None:
@@ -128,6 +128,7 @@ def run(ctx: Context, result: StageResult) -> None:
         else:
             diffs = _differences(want, app)
             inactive = app.get("status") != "ACTIVE"
+            reconciled = bool(ctx.ledger.intents("okta_app", p.label))
             ownership = take(
                 ctx,
                 ledger_kind="okta_app",
@@ -138,6 +139,8 @@ def run(ctx: Context, result: StageResult) -> None:
                 step="app",
                 row_kind="OktaApp",
             )
+            if reconciled:  # killed right after the create: its secret is ours too
+                _record_secrets(ctx, app["id"])
             fixed = [d for d in diffs if d in FIXED]
             if fixed:
                 raise ForeignObject(
@@ -292,6 +295,8 @@ def client_secret(ctx: Context) -> Secret | None:
     app = ctx.state.get("app") or {}
     if not app.get("client_id"):
         raise VerificationError("no app recorded for this run: run the okta_app stage first")
+    if app.get("id"):
+        reconcile_secrets(ctx, app["id"])
     candidates: list[Secret] = []
     given = os.environ.get("OKTALAB_CLIENT_SECRET")
     if not given and os.environ.get("OKTALAB_CLIENT_SECRET_FILE"):
@@ -360,12 +365,50 @@ def new_client_secret(ctx: Context) -> Secret:
         )
     if len(existing) >= 2:  # make room: Okta keeps at most two; only ours may go
         _drop_secret(ctx, app["id"], ours.pop(0)["id"])
+    # intent before the call: the secrets present now, and ours that the new one replaces
+    ctx.ledger.intend(
+        "okta_client_secret",
+        _secret_intent(app["id"]),
+        app=app["id"],
+        before=[s["id"] for s in ctx.okta.client_secrets(app["id"])],
+        replaces=[s["id"] for s in ours],
+    )
+    failpoint("before-create:okta_client_secret")
     made = ctx.okta.create_client_secret(app["id"])
     failpoint("after-create:okta_client_secret")
     ctx.ledger.created("okta_client_secret", made["id"], name=made["id"], app=app["id"])
+    ctx.ledger.forget("okta_client_secret", "", name=_secret_intent(app["id"]))
     for old in ours:
         _drop_secret(ctx, app["id"], old["id"])
     return Secret(made["client_secret"])
+
+
+def _secret_intent(app_id: str) -> str:
+    return f"{app_id}/new client secret"
+
+
+def reconcile_secrets(ctx: Context, app_id: str) -> None:
+    """Finish a secret rotation a crash interrupted. A client secret has no name to find it
+    by, so the intent lists the app's secrets before the create: one that is new since,
+    and recorded by no parameter set, is the one this set created (recorded now), and the
+    older secrets of ours it was to replace are removed (no extra ACTIVE secret stays).
+    Without such a secret the create never happened and the intent is dropped."""
+    for intent in ctx.ledger.intents("okta_client_secret", _secret_intent(app_id)):
+        before = set(intent.get("before") or [])
+        new = [
+            s
+            for s in ctx.okta.client_secrets(app_id)
+            if s["id"] not in before
+            and not ctx.ledger.has("okta_client_secret", s["id"])
+            and not ctx.ledger.owner_of("okta_client_secret", s["id"])
+        ]
+        for s in new:
+            ctx.ledger.created("okta_client_secret", s["id"], name=s["id"], app=app_id)
+        ctx.ledger.forget("okta_client_secret", "", name=intent["name"])
+        if new:
+            for old in intent.get("replaces") or []:
+                if ctx.ledger.owns("okta_client_secret", old):
+                    _drop_secret(ctx, app_id, old)
 
 
 def _drop_secret(ctx: Context, app_id: str, secret_id: str) -> None:

@@ -15,10 +15,18 @@ name and type, scope name, policy name), :func:`take` answers:
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import OktalabError
 from .context import Context
+
+#: Seconds a lookup keeps retrying when a crash may have left a create unrecorded (see
+#: :func:`settle`); Okta's lists and searches are eventually consistent with creates.
+LIST_LAG_ENV = "OKTALAB_LIST_LAG_SECONDS"
+LIST_LAG_DEFAULT = 15.0
 
 
 class ForeignObject(OktalabError):
@@ -155,3 +163,32 @@ def new_user(ctx: Context, login: str, profile: dict[str, Any], step: str) -> No
         diffs=[*diffs, "credentials.password"],
         reason=f"user {found['id']} ({found.get('status')}) already has this login ({who})",
     )
+
+
+def settle(
+    ctx: Context,
+    kind: str,
+    name: str,
+    find: Callable[[], dict[str, Any] | None],
+    *,
+    interval: float = 1.0,
+) -> dict[str, Any] | None:
+    """``find()`` by stable key, patient only after a crash.
+
+    When nothing is found but this set holds an intent for ``name`` (a create was about to
+    be sent when the last run died), the create may have happened while the list does not
+    show it yet (list-after-create lag; the sandbox's ``hide_recent_ms``). Creating now would
+    duplicate it, so the lookup is repeated every ``interval`` seconds until
+    ``$OKTALAB_LIST_LAG_SECONDS`` (default 15) have passed; only then is the object taken as
+    never created. Without an intent the first answer stands (no waiting in normal runs).
+    """
+    found = find()
+    if found is not None or not ctx.ledger.intents(kind, name):
+        return found
+    deadline = time.monotonic() + float(os.environ.get(LIST_LAG_ENV, LIST_LAG_DEFAULT))
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        found = find()
+        if found is not None:
+            return found
+    return None

@@ -15,7 +15,7 @@ from ..failpoints import failpoint
 from ..results import StageResult
 from .context import Context
 from .okta_app import assign_group
-from .ownership import foreign_write, take
+from .ownership import foreign_write, settle, take
 
 STAGE = "registration"
 LABELS = {
@@ -74,7 +74,12 @@ def run(ctx: Context, result: StageResult) -> None:
     # 1. the profile enrollment policy
     known_rules: list[dict[str, Any]] | None = None
     with result.timed() as t:
-        policy = okta.find_policy("PROFILE_ENROLLMENT", r.policy_name)
+        policy = settle(
+            ctx,
+            "okta_policy",
+            r.policy_name,
+            lambda: okta.find_policy("PROFILE_ENROLLMENT", r.policy_name),
+        )
         policy_action = "unchanged"
         if policy is None:
             ctx.ledger.intend("okta_policy", r.policy_name)

@@ -18,6 +18,7 @@ from ..okta import OktaClient
 from ..results import StageResult
 from .context import Context
 from .kubeobjects import LEDGER_KIND, ledger_key
+from .okta_app import reconcile_secrets
 from .trusted_origins import origin_of
 
 STAGE = "teardown"
@@ -165,6 +166,13 @@ def run(ctx: Context, result: StageResult) -> None:
             )
         else:  # deleting the app removes its assignments
             ctx.ledger.forget("okta_app_group", entry["key"])
+    for intent in ctx.ledger.intents("okta_client_secret"):
+        try:
+            reconcile_secrets(ctx, intent["app"])
+        except OktaAPIError as exc:  # the app is gone: so are its secrets
+            if exc.status != 404:
+                raise
+            ctx.ledger.forget("okta_client_secret", "", name=intent["name"])
     for entry in ctx.ledger.items("okta_client_secret", "created"):
         if any(e["key"] == entry.get("app") for e in ctx.ledger.items("okta_app", "adopted")):
             _okta_delete(
