@@ -246,6 +246,12 @@ def _redact(exc: KubeAPIError, secret: Obj) -> None:
     exc.args = (text,)
 
 
+#: How long an object read by this client stays good for its next read (seconds): long enough
+#: for a stage's status wait right after an unchanged apply, short enough never to serve a
+#: later step (an interactive session keeps its client for hours).
+FRESH_SECONDS = 10.0
+
+
 class Discovery:
     """The resources a cluster serves, read from its discovery documents once (then cached).
 
@@ -399,9 +405,9 @@ class Kube:
         #: Write requests sent (apply, delete, replace), dry runs included: tests count them.
         self.writes = 0
         #: Objects an apply just read and left unchanged, by URL path: the next ``get`` or
-        #: ``wait`` of that object takes it instead of reading it again (once; nothing was
-        #: written in between by this client, so it is as current as a new read).
-        self._fresh: dict[str, Obj] = {}
+        #: ``wait`` of that object within :data:`FRESH_SECONDS` takes it instead of reading
+        #: it again (once; nothing was written in between by this client).
+        self._fresh: dict[str, tuple[float, Obj]] = {}
 
     def close(self) -> None:
         self.api_client.close()
@@ -534,7 +540,8 @@ class Kube:
         """
         k = self.kind(kind, api_version)
         path = k.path(namespace, name)
-        fresh = self._fresh.pop(path, None)
+        kept = self._fresh.pop(path, None)
+        fresh = kept[1] if kept and time.monotonic() - kept[0] < FRESH_SECONDS else None
         if fresh is None:
             try:
                 body, _, _ = self._request("GET", path)
@@ -544,7 +551,7 @@ class Kube:
                 raise
             fresh = dict(body)
         if keep:
-            self._fresh[path] = copy.deepcopy(fresh)
+            self._fresh[path] = (time.monotonic(), copy.deepcopy(fresh))
         return fresh
 
     def list(self, kind: str, namespace: str = "", label_selector: str | None = None) -> list[Obj]:
@@ -656,7 +663,8 @@ class Kube:
                 # ownership included), and the apply only when it would change the object.
                 probe = self._apply(labelled, live, dry_run=True, force=force)
                 if not probe.changed:
-                    self._fresh[self._kind_of(labelled).path(ns, name)] = copy.deepcopy(live)
+                    path = self._kind_of(labelled).path(ns, name)
+                    self._fresh[path] = (time.monotonic(), copy.deepcopy(live))
                     return ApplyResult("unchanged", live, ())
             return self._apply(labelled, live, dry_run=dry_run, force=force)
         # Someone else's: what would our apply change? A dry run, forced so that conflicts
