@@ -60,3 +60,24 @@ def test_start_status_restart_stop(tmp_path: Path) -> None:
         assert old.status_code == 401, "the previous token no longer works"
     finally:
         oktalab_cli("sandbox", "stop", "--state-dir", str(state))
+
+
+def test_start_with_oktas_published_rate_limits(tmp_path: Path) -> None:
+    """`--rate-limits okta-developer`: the org answers with the limits Okta publishes for a
+    free Developer org (rl-global-mgmt: 20 a minute for /api/v1/apps, 100 for an app by id)."""
+    state = tmp_path / "sb"
+    started = oktalab_cli(
+        "sandbox", "start", "--state-dir", str(state), "--rate-limits", "okta-developer"
+    )
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        env = read_env(state / "sandbox.env")
+        admin = {"Authorization": f"SSWS {env['OKTA_API_TOKEN']}"}
+        apps = httpx.get(env["OKTA_ORG_URL"] + "/api/v1/apps", headers=admin)
+        assert apps.headers["x-rate-limit-limit"] == "20"
+        one = httpx.get(env["OKTA_ORG_URL"] + "/api/v1/apps/0oaNone", headers=admin)
+        assert one.headers["x-rate-limit-limit"] == "100"
+    finally:
+        oktalab_cli("sandbox", "stop", "--state-dir", str(state))
+    bad = oktalab_cli("sandbox", "start", "--state-dir", str(state), "--rate-limits", "fast")
+    assert bad.returncode == 2 and "okta-defaults" in bad.stderr
