@@ -640,3 +640,54 @@ def test_kill_right_after_creating_a_client_secret_converges(
             c.delete_app(app_id)
         else:
             assert live(sandbox_env, tag)["app"] == []
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_kill_around_a_trusted_origin_create_converges(
+    sandbox_env: dict[str, str], tmp_path: Path, when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OKTALAB_LIST_LAG_SECONDS", "1")
+    params, origin = spa_set(tmp_path, f"korig{when[0]}")
+    run_dir = tmp_path / "run"
+    killed(f"{when}-create:okta_trusted_origin", RUN_STAGES, str(params), str(run_dir), "okta_app")
+    res = run_stage("okta_app", params, run_dir=run_dir, raise_on_failure=False)
+    assert res.ok, [(r.step, r.detail) for r in res.rows if r.status == "failed"]
+    assert len(_origin(sandbox_env, origin)) == 1
+    run_stage("teardown", params, run_dir=run_dir)
+    assert _origin(sandbox_env, origin) == []
+    assert live(sandbox_env, f"korig{when[0]}")["app"] == []
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_kill_around_an_access_policy_create_converges(
+    sandbox_env: dict[str, str], tmp_path: Path, when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OKTALAB_LIST_LAG_SECONDS", "1")
+    tag = f"kap{when[0]}"
+    with okta(sandbox_env) as c:
+        server = c.post(
+            "/api/v1/authorizationServers",
+            {"name": f"own-{tag}", "description": "kill test", "audiences": ["api://own"]},
+        )
+    name = f"own-{tag}-access"
+    params = param_set(
+        tmp_path,
+        tag,
+        authorization_server=server["id"],
+        access_policy={"create": True, "name": name},
+    )
+    run_dir = tmp_path / "run"
+    stages = ["okta_app", "claims"]
+    killed(f"{when}-create:okta_as_policy", RUN_STAGES, str(params), str(run_dir), *stages)
+    for stage in stages:
+        res = run_stage(stage, params, run_dir=run_dir, raise_on_failure=False)
+        assert res.ok, [(r.step, r.detail) for r in res.rows if r.status == "failed"]
+    with okta(sandbox_env) as c:
+        policies = c.as_policies(server["id"])
+        assert [p["name"] for p in policies] == [name]
+        assert len(c.as_policy_rules(server["id"], policies[0]["id"])) == 1
+    run_stage("teardown", params, run_dir=run_dir)
+    with okta(sandbox_env) as c:
+        assert c.as_policies(server["id"]) == []
+        c.post(f"/api/v1/authorizationServers/{server['id']}/lifecycle/deactivate")
+        c.delete(f"/api/v1/authorizationServers/{server['id']}")
