@@ -109,6 +109,73 @@ def test_rerun_sends_no_write_request(
     assert objects and r1 - r0 <= 3 * len(objects), (r1 - r0, len(objects))
 
 
+def test_verify_alone_finds_what_an_earlier_run_made(
+    first_run: dict, sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    """``--stages verify`` in a folder without ``runs/`` (nothing carried): the app through the
+    ledger, the portal frontend through the cluster; every row ok."""
+    proc = oktalab_cli(
+        "run",
+        str(PARAMS),
+        "--stages",
+        "verify",
+        "--state-dir",
+        sandbox["OKTALAB_SANDBOX_DIR"],
+        env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"]},
+        cwd=tmp_path,
+    )
+    out = tmp_path / "runs" / "latest"  # the only run folder: no earlier state.json to carry
+    rows = json.loads((out / "results.json").read_text())
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    no_browser = shutil.which("chromium") is None  # then the browser rows say skipped
+    not_ok = [
+        r for r in rows if r["status"] != "ok" and not (no_browser and r["kind"] == "BrowserCheck")
+    ]
+    assert not not_ok, not_ok
+    found = next(r for r in rows if r["step"] == "prerequisites")
+    assert found["detail"].startswith("not in this run folder: found through the ledger")
+    steps = [r["step"] for r in rows]
+    assert "valid token" in steps and "portal frontend signed in" in steps
+
+
+def test_verify_with_nothing_made_names_the_stages_to_run_first(
+    sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    files = []
+    for src, name, label in (
+        (PARAMS, "never-run-1", "never-made-spa"),
+        (ROOT / "parameters" / "sandbox-portal.yaml", "never-run-2", "NeverMadePetstore"),
+    ):
+        data = yaml.safe_load(src.read_text())
+        data["name"], data["app"]["label"] = name, label
+        if "petstore" in str(data.get("portal", {}).get("name", "")):
+            data["portal"]["name"] = "never-made-portal"
+        files.append(tmp_path / f"{name}.yaml")
+        files[-1].write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    proc = oktalab_cli(
+        "run",
+        *map(str, files),
+        "--stages",
+        "verify,portal_verify",
+        "--out",
+        str(out),
+        "--state-dir",
+        sandbox["OKTALAB_SANDBOX_DIR"],
+        env={"OKTALAB_HOME": str(tmp_path / "home")},  # an empty ledger
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    rows = json.loads((out / "results.json").read_text())
+    assert [(r["stage"], r["step"], r["status"]) for r in rows] == [
+        ("verify", "prerequisites", "failed"),
+        ("portal_verify", "prerequisites", "failed"),
+    ]
+    assert "run okta_app, claims, extauth, portal_groups first" in rows[0]["detail"]
+    assert "no Okta app labelled 'never-made-spa'" in rows[0]["detail"]
+    assert "run okta_app, claims, registration, portal first" in rows[1]["detail"]
+    assert "no Portal default/never-made-portal" in rows[1]["detail"]
+
+
 def test_kubectl_and_client_read_the_statuses(first_run: dict, sandbox: dict[str, str]) -> None:
     proc = kubectl(
         sandbox, "get", "extauthpolicy", "oauth-okta", "-n", "gloo-mesh-addons", "-o", "yaml"

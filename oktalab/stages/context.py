@@ -10,6 +10,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .. import oidc
+from ..errors import OktaAPIError
 from ..kube import Kube
 from ..okta import OktaClient, PrivateKeyJWT
 from ..params import ParameterSet
@@ -289,6 +290,52 @@ class Context:
                 f"{what}; repair: {self.repair(result.stage)}",
                 seconds=seconds,
             )
+
+    def recall_app(self) -> str | None:
+        """Put this set's Okta app into ``state["app"]`` for a stage run on its own.
+
+        ``oktalab run --stages verify`` in a new run folder has no ``state.json``: the app an
+        earlier run made is found by the id the ledger (``$OKTALAB_HOME/ledger/<set>.json``)
+        recorded for the label, read from Okta, else by the label through the Okta API.
+        Returns where it was found (``"this run"``, ``"the ledger"``, ``"Okta, by label"``)
+        or None when the org has no such app (run ``okta_app`` first). Reads only.
+
+        Raises:
+            OktaAPIError: Okta refused a read (other than a 404 for a recorded id).
+        """
+        if self.state.get("app"):
+            return "this run"
+        p = self.params.app
+        app: dict[str, Any] | None = None
+        where = "the ledger"
+        for e in self.ledger.items("okta_app", "created", "adopted", "used"):
+            if e["name"] != p.label or not e["key"]:
+                continue
+            try:
+                app = self.okta.get_app(str(e["key"]))
+                break
+            except OktaAPIError as exc:
+                if exc.status != 404:
+                    raise
+        if app is None:
+            app, where = self.okta.find_app(p.label), "Okta, by label"
+        if app is None:
+            return None
+        self.state["app"] = {
+            "id": app["id"],
+            "client_id": app["credentials"]["oauthClient"]["client_id"],
+            "label": p.label,
+            "type": p.type,
+        }
+        return where
+
+    def run_first(self, stages: list[str]) -> str:
+        """What a row says when ``stages`` must run before this one: ``run okta_app, claims
+        first (oktalab run FILE runs every stage of the guide in order)``."""
+        return (
+            f"run {', '.join(stages)} first (oktalab run {self.param_file or 'PARAMS.yaml'} "
+            "runs every stage of the guide in order)"
+        )
 
     def gateway_url(self) -> str | None:
         return (self.params.verify.gateway_url or self.env.gateway_url or "").rstrip("/") or None

@@ -27,6 +27,7 @@ from ..web import (
     in_thread,
     screenshot_path,
 )
+from . import portal_groups
 from .context import Context
 from .ownership import new_user
 
@@ -83,16 +84,21 @@ def _flow(
 def run(ctx: Context, result: StageResult, p: GatewayPortalParams) -> None:
     """Add the step-5 browser rows to ``result`` (skipped rows when Chromium is missing)."""
     env = ctx.env
-    configured = "expected_products" in (ctx.state.get("gateway_portal") or {})
-    if not p.verify_browser or not configured or not browser_available():
+    reason = ""
+    if not p.verify_browser:
+        reason = "portal.verify_browser is false"
+    elif not browser_available():
         reason = (
-            "portal.verify_browser is false"
-            if not p.verify_browser
-            else "the portal_groups stage has not configured the frontend in this run"
-            if not configured
-            else "Chromium/Playwright not available (apt-get install chromium; pip install 'oktalab[browser]'); "
-            "the bearer-token checks of portal_groups still ran"
+            "Chromium/Playwright not available (apt-get install chromium; pip install "
+            "'oktalab[browser]'); the bearer-token checks of portal_groups still ran"
         )
+    # this run's portal_groups stage, or (verify run alone) this set's Portal in the cluster
+    elif not portal_groups.recall(ctx, p):
+        reason = (
+            f"no Portal {p.namespace}/{p.name} of this parameter set in the cluster: "
+            + ctx.run_first(["portal_groups"])
+        )
+    if reason:
         for step in STEPS:
             result.add(step, "BrowserCheck", "portal frontend", "checked", "skipped", reason)
         return

@@ -20,7 +20,7 @@ import httpx
 
 from .. import gloo, oidc
 from ..errors import NotAcceptedError, Timeout
-from ..kube import Obj, accepted_check
+from ..kube import Obj, accepted_check, owned_by
 from ..params import GatewayPortalParams
 from ..results import StageResult
 from .context import Context
@@ -174,6 +174,40 @@ def run(ctx: Context, result: StageResult) -> None:
     bearer_checks(ctx, result, p, origin)
 
 
+def frontend_token(ctx: Context, p: GatewayPortalParams) -> str:
+    """The test user's access token for the frontend's app and scopes (headless sign-in)."""
+    env = ctx.env
+    env.require("okta_org_url", "test_username", "test_password")
+    assert env.okta_org_url and env.test_username and env.test_password
+    tokens = oidc.headless_login(
+        org_url=env.okta_org_url,
+        metadata=ctx.discover(),
+        client_id=ctx.state["app"]["client_id"],
+        redirect_uri=ctx.redirect_uris()[0],
+        username=env.test_username,
+        password=env.test_password,
+        scopes=p.scopes,
+    )
+    return tokens.access_token.reveal()
+
+
+def recall(ctx: Context, p: GatewayPortalParams) -> bool:
+    """``state["gateway_portal"]`` as this stage leaves it, for ``verify`` run on its own.
+
+    True when this run already has it, or when this set's ``Portal`` is in the cluster (found
+    by name and checked by its ``oktalab.io/parameter-set`` label): the frontend's origin and
+    the products the test user's claims grant (one headless sign-in). Needs ``state["app"]``.
+    """
+    if "expected_products" in (ctx.state.get("gateway_portal") or {}):
+        return True
+    portal = ctx.kube.get("Portal.apimanagement.gloo.solo.io", p.name, p.namespace)
+    if not owned_by(portal, ctx.params.name) or not ctx.state.get("app"):
+        return False
+    want = granted_products(p, claims_of(frontend_token(ctx, p)))
+    ctx.state["gateway_portal"] = {"origin": ctx.portal_origin(), "expected_products": want}
+    return True
+
+
 def bearer_checks(ctx: Context, result: StageResult, p: GatewayPortalParams, origin: str) -> None:
     """Through the gateway, without a browser: no token → refused; the test user's token →
     ``/v1/me`` is the user and ``/v1/apis`` lists exactly what the claims grant."""
@@ -212,17 +246,7 @@ def bearer_checks(ctx: Context, result: StageResult, p: GatewayPortalParams, ori
                 "no test user (OKTALAB_TEST_USERNAME / _PASSWORD)",
             )
             return
-        meta = ctx.discover()
-        tokens = oidc.headless_login(
-            org_url=env.okta_org_url,
-            metadata=meta,
-            client_id=ctx.state["app"]["client_id"],
-            redirect_uri=ctx.redirect_uris()[0],
-            username=env.test_username,
-            password=env.test_password,
-            scopes=p.scopes,
-        )
-        token = tokens.access_token.reveal()
+        token = frontend_token(ctx, p)
         auth = {"Authorization": f"Bearer {token}"}
         me = http.get("/v1/me", headers=auth)
         who = me.json().get("email") or me.json().get("username") if me.status_code == 200 else None

@@ -14,7 +14,10 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import gloo
 from ..errors import OktalabError, VerificationError
+from ..kube import owned_by
+from ..params import GUIDE_STAGES
 from ..results import StageResult
 from ..settings import Secret
 from ..web import (
@@ -96,11 +99,39 @@ def _outsider_flow(
     return out
 
 
+def prerequisites(ctx: Context, result: StageResult) -> bool:
+    """What an earlier run made, also when this run folder has no ``state.json``: the app
+    (:meth:`Context.recall_app`) and this set's ``Portal`` in the cluster; else one failed
+    row naming the stages to run first."""
+    p = ctx.params.portal
+    assert p is not None
+    portal = ctx.kube.get("Portal", p.name, p.namespace, api_version=gloo.PORTAL_API)
+    missing = []
+    if ctx.recall_app() is None:
+        missing.append(f"no Okta app labelled {ctx.params.app.label!r}")
+    if not owned_by(portal, ctx.params.name):
+        missing.append(f"no Portal {p.namespace}/{p.name} of this parameter set in the cluster")
+    if missing:
+        stages = GUIDE_STAGES[ctx.params.guide]
+        result.add(
+            "prerequisites",
+            "Portal",
+            f"{p.namespace}/{p.name}",
+            "checked",
+            "failed",
+            "; ".join(missing) + ": " + ctx.run_first(stages[: stages.index(STAGE)]),
+        )
+        return False
+    return True
+
+
 def run(ctx: Context, result: StageResult) -> None:
     ps = ctx.params
     p, v = ps.portal, ps.portal_verify
     assert p is not None and ps.group is not None
     okta = ctx.okta
+    if not prerequisites(ctx, result):
+        return
     origin = (ctx.state.get("portal") or {}).get("origin") or ctx.portal_origin()
     resolve = _resolve(ctx)
     use_browser = v.driver == "browser" or (v.driver == "auto" and browser_available())

@@ -20,6 +20,7 @@ import jwt
 from .. import oidc
 from ..errors import OktalabError
 from ..kube import gmg_state
+from ..params import GUIDE_STAGES
 from ..results import StageResult
 from . import okta_app, portal_browser
 from .context import Context
@@ -129,6 +130,36 @@ def expired_token(ctx: Context, client_id: str) -> str | None:
     return str(resp.json()["access_token"])
 
 
+def prerequisites(ctx: Context, result: StageResult) -> bool:
+    """The app an earlier run made, also when this run folder has no ``state.json``
+    (:meth:`Context.recall_app`); else one failed row naming the stages to run first."""
+    label = ctx.params.app.label
+    found = ctx.recall_app()
+    if found is None:
+        stages = GUIDE_STAGES[ctx.params.guide]
+        before = stages[: stages.index(STAGE)] if STAGE in stages else ["okta_app"]
+        result.add(
+            "prerequisites",
+            "OktaApp",
+            label,
+            "checked",
+            "failed",
+            f"no Okta app labelled {label!r} (none recorded in this set's ledger, none in the "
+            f"org): {ctx.run_first(before)}",
+        )
+        return False
+    if found != "this run":
+        result.add(
+            "prerequisites",
+            "OktaApp",
+            label,
+            "checked",
+            detail=f"not in this run folder: found through {found}, "
+            f"client_id={ctx.state['app']['client_id']}",
+        )
+    return True
+
+
 def run(ctx: Context, result: StageResult) -> None:
     ps = ctx.params
     v = ps.verify
@@ -138,17 +169,9 @@ def run(ctx: Context, result: StageResult) -> None:
         env.require("gateway_url")
     env.require("okta_org_url", "test_username", "test_password")
     assert env.okta_org_url and env.test_username and env.test_password
-    app = ctx.state.get("app")
-    if not app:
-        result.add(
-            "prerequisites",
-            "Stage",
-            STAGE,
-            "checked",
-            "failed",
-            "no app in this run: run okta_app (and claims) first",
-        )
+    if not prerequisites(ctx, result):
         return
+    app = ctx.state["app"]
     meta = ctx.discover()
     found, secret = okta_app.sign_in_secret(ctx, app)  # as the token preview signs in
     if not found:
