@@ -223,3 +223,40 @@ def test_fresh_venv_from_binder_files_runs_the_start_notebook(tmp_path: Path) ->
             timeout=60,
         )
     print(f"venv built in {built:.0f}s, total {time.monotonic() - t0:.0f}s")
+
+
+def as_root() -> list[str]:
+    """A command prefix under which ``id -u`` is 0: none when this is root, else a new user
+    namespace mapping this user to root (``unshare -r``, unprivileged); skip without either."""
+    if os.geteuid() == 0:
+        return []
+    unshare = shutil.which("unshare")
+    if unshare:
+        probe = subprocess.run([unshare, "-r", "id", "-u"], capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.strip() == "0":
+            return [unshare, "-r"]
+    pytest.skip("not root, and no unprivileged user namespace here (unshare -r) to be root in")
+
+
+def test_binder_start_as_root_says_how_to_proceed(tmp_path: Path) -> None:
+    """Run as root locally, ``binder/start`` says what to do in one line and starts nothing
+    (before: Jupyter's own refusal after a page of log lines, and a sandbox left running)."""
+    state = tmp_path / "sandbox"
+    env = clean_env(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        OKTALAB_SANDBOX_DIR=str(state),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+    )
+    proc = subprocess.run(
+        [*as_root(), str(ROOT / "binder" / "start"), "jupyter", "lab", "--no-browser"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    assert "running as root" in proc.stderr and "Traceback" not in proc.stderr
+    assert "binder/start jupyter lab --no-browser --allow-root" in proc.stderr
+    assert not state.exists(), "nothing was started"
