@@ -71,3 +71,17 @@ def kubectl(
         env=full,
         timeout=60,
     )
+
+
+def tab_links(rendered: str) -> list[str]:
+    """The href of every link in the tab's HTML."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.extend(v or "" for k, v in attrs if tag == "a" and k == "href")
+
+    Links().feed(rendered)
+    return found

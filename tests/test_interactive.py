@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from oktalab_support import ROOT, read_env
+from oktalab_support import ROOT, read_env, tab_links
 
 from oktalab import interactive as ui
 from oktalab.errors import ParameterError
@@ -209,3 +209,37 @@ def test_a_dead_starters_marker_is_ignored(tmp_path: Path) -> None:
     dead.wait()
     marker.write_text(str(dead.pid))
     assert not ui._starting(state)
+
+
+def open_like_a_browser(url: str) -> int:
+    """GET ``url`` as a browser on this machine would: ``*.localhost`` is this machine."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host.endswith(".localhost"):
+        direct = url.replace(parts.netloc, f"127.0.0.1:{parts.port or 80}", 1)
+        return httpx.get(direct, headers={"Host": parts.netloc}).status_code
+    return httpx.get(url).status_code
+
+
+def test_sandbox_pages_tab_links_all_answer(sandbox: dict[str, str]) -> None:
+    """Every link the tab shows answers (2xx/3xx; the protected route 403 once guide 1's
+    policy selects it); the tab names the test user and never holds the password."""
+    state = Path(sandbox["OKTALAB_SANDBOX_DIR"])
+    rendered = ui.pages._links_html(state)
+    links = tab_links(rendered)
+    pages = {p.url: p for p in ui.sandbox_pages(state)}
+    assert len(links) >= 4 and set(links) <= set(pages)
+    for url in links:
+        status = open_like_a_browser(url)
+        assert status < 400 or status in pages[url].refusals, (url, status)
+    assert links[0].endswith("/login/login.htm")
+    assert f"sign in as {sandbox['OKTALAB_TEST_USERNAME']}" in rendered
+    assert "OKTALAB_TEST_PASSWORD in " in rendered
+    assert sandbox["OKTALAB_TEST_PASSWORD"] not in rendered
+    for p in pages.values():  # what is not ready is said, never linked
+        assert p.ready == (p.url in links) or not p.url
+        assert p.ready or "first" in p.note or "again" in p.note, p

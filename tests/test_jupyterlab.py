@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import yaml
-from oktalab_support import ENV_PREFIXES, ROOT, oktalab_cli, read_env
+from oktalab_support import ENV_PREFIXES, ROOT, oktalab_cli, read_env, tab_links
 
 from oktalab import interactive as ui, oidc
 
@@ -143,6 +143,37 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         )
 
 
+def through_jupyter(lab: dict[str, str], url: str) -> int:
+    """The status ``url`` answers with through JupyterLab (jupyter-server-proxy), signed in."""
+    jupyter = {"Authorization": f"token {lab['token']}"}
+    return httpx.get(url, headers=jupyter, timeout=30).status_code
+
+
+def test_sandbox_pages_tab_before_any_run(lab: dict[str, str]) -> None:
+    """Behind jupyter-server-proxy every link of the tab answers through the proxy, and each
+    portal that is not there yet says what to set first (its proxied portal.public_url)."""
+    state = Path(lab["state"])
+    pages = {p.title: p for p in ui.sandbox_pages(state)}
+    links = tab_links(ui.pages._links_html(state))
+    assert len(links) == 4, links
+    for url in links:
+        assert url.startswith(lab["base"] + "/proxy/"), url
+        status = through_jupyter(lab, url)
+        refusals = next(p.refusals for p in pages.values() if p.url == url)
+        assert status < 400 or status in refusals, (url, status)
+    gateway = ui.sandbox_links(state)["gateway: open route /reviews"].removesuffix("/reviews")
+    for guide, portal, file in (
+        ("guide 1's portal frontend", "gloo-mesh/developer-portal", "sandbox.yaml"),
+        ("guide 2's Gloo Portal", "default/petstore-portal", "sandbox-portal.yaml"),
+    ):
+        page = pages[guide]
+        assert not page.ready and page.url not in links
+        assert page.note.startswith(
+            f"not there yet: set portal.public_url: {gateway}/portals/{portal} in "
+            f"parameters/{file}, then run"
+        ), page.note
+
+
 def test_start_notebook_and_proxied_sign_in(
     lab: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -185,6 +216,10 @@ def test_start_notebook_and_proxied_sign_in(
             uris.locator("input").fill("")
             widget_button(page, "Validate").click()
             page.get_by_text("valid: guide1-sandbox").wait_for()
+            # tab 3 says who to sign in as and where the password is; it never shows it
+            page.get_by_role("tab", name="3. sandbox pages").click()
+            page.get_by_text(f"sign in as {sandbox['OKTALAB_TEST_USERNAME']}").wait_for()
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-sandbox-pages.png"))
             page.get_by_role("tab", name="4. run").click()
             widget_button(page, "Run all").click()
             page.get_by_text("all stages: all checks passed").wait_for(timeout=120_000)
@@ -308,4 +343,69 @@ def test_portal_and_gateway_through_the_proxy(lab: dict[str, str], tmp_path: Pat
             assert cookies["sid"]["path"] == f"/proxy/{okta_port}"
         finally:
             page.screenshot(path=str(ARTIFACTS / "portal-through-proxy-last.png"))
+            browser.close()
+
+
+def test_sandbox_pages_tab_after_the_guides_ran(lab: dict[str, str], tmp_path: Path) -> None:
+    """Guide 2 ran with its proxied portal.public_url: its entry is a link that answers.
+    Guide 1 ran without one: its entry says to set it; done as it says, its frontend opened
+    through the proxy signs the test user in (Okta's pages through the proxy too)."""
+    from playwright.sync_api import sync_playwright
+
+    state = Path(lab["state"])
+    sandbox = read_env(state / "sandbox.env")
+    pages = {p.title: p for p in ui.sandbox_pages(state)}
+    portal = pages["guide 2's Gloo Portal default/petstore-portal"]
+    assert portal.ready and portal.url in tab_links(ui.pages._links_html(state))
+    assert through_jupyter(lab, portal.url) == 200
+    frontend = pages["guide 1's portal frontend gloo-mesh/developer-portal"]
+    assert not frontend.ready and frontend.note.startswith(
+        f"its sign-in cannot come back here yet: set portal.public_url: {frontend.url} in "
+        "parameters/sandbox.yaml"
+    ), frontend.note
+
+    params = yaml.safe_load((Path(lab["repo"]) / "parameters" / "sandbox.yaml").read_text())
+    params["portal"]["public_url"] = frontend.url
+    (tmp_path / "guide1.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "out"
+    proc = oktalab_cli(
+        "run",
+        str(tmp_path / "guide1.yaml"),
+        "--stages",
+        "okta_app,claims,extauth,portal_groups",
+        "--out",
+        str(out),
+        "--state-dir",
+        lab["state"],
+        env={"OKTALAB_HOME": str(state.parent)},
+        timeout=300,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    pages = {p.title: p for p in ui.sandbox_pages(state)}
+    frontend = pages["guide 1's portal frontend gloo-mesh/developer-portal"]
+    assert frontend.ready, frontend.note
+    okta = sandbox["OKTALAB_SANDBOX_PUBLIC_URL"]
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            # signed in to Jupyter by its cookie, as a user's tab is (an Authorization header
+            # of our own would replace the frontend's Bearer token on its portal API calls)
+            page.goto(f"{lab['base']}/api/status?token={lab['token']}")
+            page.goto(frontend.url)
+            page.wait_for_url(lambda u: u.startswith(okta + "/"))
+            page.fill("#okta-signin-username", sandbox["OKTALAB_TEST_USERNAME"])
+            page.fill("#okta-signin-password", sandbox["OKTALAB_TEST_PASSWORD"])
+            page.click("#okta-signin-submit")
+            page.wait_for_selector("body[data-ready]")
+            assert page.get_attribute("body", "data-ready") == "signed-in", page.inner_text(
+                "#error"
+            )
+            assert page.url.startswith(frontend.url.rstrip("/"))
+            assert page.inner_text("#user").strip() == sandbox["OKTALAB_TEST_USERNAME"]
+            page.screenshot(path=str(ARTIFACTS / "guide1-frontend-through-proxy.png"))
+        finally:
             browser.close()

@@ -2,7 +2,7 @@
 
 * :mod:`.parameters` — 1. parameters: load, edit, validate and save a parameter file;
 * :mod:`.credentials` — 2. credentials: secrets into the kernel's environment, never widgets;
-* :mod:`.sandbox` — 3. sandbox pages: the embedded sandbox and links to its pages;
+* :mod:`.pages` — 3. sandbox pages: the embedded sandbox and links to its pages;
 * :mod:`.run` — 4. run: the stages and the results table (also the batch path).
 
 Only the start notebook uses this package; the stage notebooks and ``oktalab run`` never do,
@@ -20,6 +20,7 @@ from typing import Any
 from .credentials import PLAIN_VARS, SECRET_VARS, SecretsForm, ask_secret
 from .pages import (
     STARTING_MARKER,
+    SandboxPage,
     SandboxPages,
     _starting as _starting,
     default_sandbox_dir,
@@ -28,6 +29,7 @@ from .pages import (
     public_url_from_address,
     restart_sandbox,
     sandbox_links,
+    sandbox_pages,
     sign_in_url,
 )
 from .parameters import (
@@ -48,6 +50,7 @@ __all__ = [
     "STATUS_BADGES",
     "BatchResult",
     "ParameterForm",
+    "SandboxPage",
     "SandboxPages",
     "SecretsForm",
     "StagePanel",
@@ -66,6 +69,7 @@ __all__ = [
     "run_batch",
     "run_stages",
     "sandbox_links",
+    "sandbox_pages",
     "sign_in_url",
     "start",
     "validate",

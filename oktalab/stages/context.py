@@ -381,6 +381,19 @@ class Context:
                 uris.append(gp.public_url.rstrip("/") + "/logout")
         return uris
 
+    def browser_url(self, url: str) -> str:
+        """``url`` as a browser must open it: under the org's public URL when it has one.
+
+        Behind a proxy (the sandbox behind jupyter-server-proxy) discovery over
+        ``OKTA_ORG_URL`` lists loopback endpoints; a browser reaches the org only at
+        ``OKTALAB_OKTA_PUBLIC_URL`` (the issuer's base), so endpoints handed to browser code
+        (the guide-1 frontend's settings) are moved there. Other URLs are returned unchanged.
+        """
+        org, public = self.env.okta_org_url, self.env.okta_public_url
+        if org and public and url.startswith(org.rstrip("/") + "/"):
+            return public.rstrip("/") + url[len(org.rstrip("/")) :]
+        return url
+
     def issuer(self) -> str:
         """The issuer this run expects: ``<org>/oauth2/<server>``, under the org's public URL
         when it has one (the sandbox behind a proxy)."""

@@ -109,9 +109,10 @@ def run(ctx: Context, result: StageResult) -> None:
         gloo.frontend_config(
             p,
             client_id=app["client_id"],
-            authorize=meta.authorization_endpoint,
-            token=meta.token_endpoint,
-            logout=meta.end_session_endpoint,
+            # the frontend runs in the browser: the org's public address (behind a proxy)
+            authorize=ctx.browser_url(meta.authorization_endpoint),
+            token=ctx.browser_url(meta.token_endpoint),
+            logout=ctx.browser_url(meta.end_session_endpoint),
         )
     )
     manifests.append(gloo.platform_portal(p, origin=origin))
