@@ -329,12 +329,13 @@ class Context:
         }
         return where
 
-    def run_first(self, stages: list[str]) -> str:
-        """What a row says when ``stages`` must run before this one: ``run okta_app, claims
-        first (oktalab run FILE runs every stage of the guide in order)``."""
+    def run_first(self, stages: list[str], why: str) -> str:
+        """A row's detail when ``stages`` must run before this one, the instruction first
+        (a console table cuts long cells): ``run okta_app, claims first (oktalab run FILE
+        runs every stage of the guide in order): <why>``."""
         return (
             f"run {', '.join(stages)} first (oktalab run {self.param_file or 'PARAMS.yaml'} "
-            "runs every stage of the guide in order)"
+            f"runs every stage of the guide in order): {why}"
         )
 
     def gateway_url(self) -> str | None:

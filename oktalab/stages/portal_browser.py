@@ -94,9 +94,8 @@ def run(ctx: Context, result: StageResult, p: GatewayPortalParams) -> None:
         )
     # this run's portal_groups stage, or (verify run alone) this set's Portal in the cluster
     elif not portal_groups.recall(ctx, p):
-        reason = (
-            f"no Portal {p.namespace}/{p.name} of this parameter set in the cluster: "
-            + ctx.run_first(["portal_groups"])
+        reason = ctx.run_first(
+            ["portal_groups"], f"no Portal {p.namespace}/{p.name} of this parameter set"
         )
     if reason:
         for step in STEPS:

@@ -119,7 +119,7 @@ def prerequisites(ctx: Context, result: StageResult) -> bool:
             f"{p.namespace}/{p.name}",
             "checked",
             "failed",
-            "; ".join(missing) + ": " + ctx.run_first(stages[: stages.index(STAGE)]),
+            ctx.run_first(stages[: stages.index(STAGE)], "; ".join(missing)),
         )
         return False
     return True

@@ -144,8 +144,9 @@ def prerequisites(ctx: Context, result: StageResult) -> bool:
             label,
             "checked",
             "failed",
-            f"no Okta app labelled {label!r} (none recorded in this set's ledger, none in the "
-            f"org): {ctx.run_first(before)}",
+            ctx.run_first(
+                before, f"no Okta app labelled {label!r} in this set's ledger or in the org"
+            ),
         )
         return False
     if found != "this run":
