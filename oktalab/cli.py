@@ -466,6 +466,10 @@ def main(argv: list[str] | None = None) -> int:
     except OktalabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `oktalab ... | head`: the reader left; say nothing more
+        # (the Python docs' recipe: stdout to devnull, so the flush at exit cannot fail again)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
     except OSError as exc:  # a path the user gave: not found, not a folder, not writable
         where = f": {exc.filename}" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)

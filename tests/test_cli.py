@@ -57,3 +57,25 @@ def test_info_and_version() -> None:
 def test_sandbox_status_when_none_runs(tmp_path: Path) -> None:
     proc = oktalab_cli("sandbox", "status", "--state-dir", str(tmp_path / "none"))
     assert proc.returncode == 3 and "no sandbox running" in proc.stdout
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """``oktalab info | head -1``: the reader has gone, so no ``error: Broken pipe`` line."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader left before the first line
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "oktalab", "info"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
