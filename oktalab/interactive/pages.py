@@ -309,9 +309,9 @@ def sandbox_pages(state_dir: str | Path | None = None, *, probe: bool = True) ->
         SandboxPage(
             "Okta hosted sign-in page",
             where.okta + "/login/login.htm",
-            f"sign in as {user}; the password is OKTALAB_TEST_PASSWORD in {envfile} (new at "
-            "every sandbox start; in a terminal: grep OKTALAB_TEST_PASSWORD "
-            f"{envfile}). It is never shown here, so no saved notebook can hold it",
+            f"sign in as {user} with the password OKTALAB_TEST_PASSWORD in {envfile} (in a "
+            f"terminal: grep OKTALAB_TEST_PASSWORD {envfile}); new at every sandbox start, "
+            "and never shown here, so no saved notebook holds it",
         ),
         SandboxPage(
             "Okta authorization server metadata (issuer, endpoints)",
@@ -449,6 +449,10 @@ def sign_in_url(
     return f"{issuer}/v1/authorize?{urlencode(query)}", verifier
 
 
+# JupyterLab's widget styles leave anchors looking like plain text
+LINK_STYLE = "color: var(--jp-content-link-color, #1976d2); text-decoration: underline"
+
+
 def _links_html(state_dir: Path | None = None) -> str:
     pages = sandbox_pages(state_dir)
     if not pages:
@@ -458,7 +462,8 @@ def _links_html(state_dir: Path | None = None) -> str:
         note = f" — {html.escape(p.note)}" if p.note else ""
         if p.ready:
             items.append(
-                f'<li><a href="{html.escape(p.url)}" target="_blank">{html.escape(p.title)}</a>'
+                f'<li><a href="{html.escape(p.url)}" target="_blank" style="{LINK_STYLE}">'
+                f"{html.escape(p.title)}</a>"
                 f"{note}</li>"
             )
         else:
