@@ -243,3 +243,18 @@ def test_sandbox_pages_tab_links_all_answer(sandbox: dict[str, str]) -> None:
     for p in pages.values():  # what is not ready is said, never linked
         assert p.ready == (p.url in links) or not p.url
         assert p.ready or "first" in p.note or "again" in p.note, p
+
+
+def test_sandbox_pages_tab_when_the_sandbox_is_gone(tmp_path: Path) -> None:
+    """A sandbox.env left by a stopped sandbox: one line saying to start it, no links."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # closed when the block ends
+    (tmp_path / "sandbox.env").write_text(
+        f"OKTA_ORG_URL={dead}\nOKTALAB_GATEWAY_URL={dead}\nOKTALAB_TEST_USERNAME=u@example.com\n"
+    )
+    rendered = ui.pages._links_html(tmp_path)
+    assert tab_links(rendered) == []
+    assert "does not answer: start it (oktalab sandbox start --state-dir" in rendered

@@ -337,6 +337,17 @@ def sandbox_pages(state_dir: str | Path | None = None, *, probe: bool = True) ->
         )
     if not probe:
         return fixed
+    discovery = where.okta_loopback + "/oauth2/default/.well-known/openid-configuration"
+    if _answers(discovery) is None:
+        return [
+            SandboxPage(
+                "the sandbox",
+                "",
+                f"does not answer: start it (oktalab sandbox start --state-dir "
+                f"{envfile.parent}, or run this notebook's cell again), then Refresh links",
+                ready=False,
+            )
+        ]
     out = []
     for page in fixed[:4]:
         url, headers = (
@@ -348,7 +359,10 @@ def sandbox_pages(state_dir: str | Path | None = None, *, probe: bool = True) ->
         ok = status is not None and (status < 400 or status in page.refusals)
         if not ok:
             page = SandboxPage(
-                page.title, page.url, f"{page.note} (answered {status} just now)".strip(), False
+                page.title,
+                page.url,
+                f"{page.note} (answered {status or 'nothing'} just now)".strip(),
+                False,
             )
         out.append(page)
     return out + _portal_pages(where, env)
