@@ -183,6 +183,11 @@ def observe(win: Window | None, resp: httpx.Response, now: float) -> Window | No
     offset = server_time(resp) - now
     if win is not None and abs(offset - win.offset) < 2:
         offset = max(offset, win.offset)
+    if limit <= 0:
+        # Okta's concurrency-limit 429 sets Limit and Remaining to 0 and Reset to an
+        # estimate (developer.okta.com/docs/reference/rl2-monitor/): wait for that reset,
+        # keep the bucket's size
+        return Window(win.limit if win else 1, 0, reset, offset, since=now)
     if win is not None and not win.reset and reset <= now + offset:
         return win  # a late answer from the window that just ended
     if win is None or limit != win.limit or reset > win.reset or not win.reset:

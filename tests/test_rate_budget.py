@@ -150,3 +150,31 @@ def test_threads_of_one_process_share_the_in_memory_budget(
     assert not errors
     assert refused(sandbox) - before == 0, "the server answered no 429"
     assert sum(c.retries for c in clients) == 0
+
+
+def test_a_concurrency_429_waits_for_its_reset_and_keeps_the_bucket_size() -> None:
+    """Okta answers a concurrency violation with Limit 0, Remaining 0 and an estimated
+    Reset: the budget waits for that reset, then goes on with the bucket's real size."""
+    from email.utils import formatdate
+
+    from oktalab.ratelimit import Window, observe, take
+
+    now = 1_800_000_000.0
+
+    def answer(limit: int, remaining: int, reset: float, status: int = 200) -> httpx.Response:
+        return httpx.Response(
+            status,
+            headers={
+                "X-Rate-Limit-Limit": str(limit),
+                "X-Rate-Limit-Remaining": str(remaining),
+                "X-Rate-Limit-Reset": str(int(reset)),
+                "Date": formatdate(now, usegmt=True),
+            },
+        )
+
+    win = observe(Window(600, 500, now + 30), answer(0, 0, now + 5, 429), now)
+    assert win is not None and (win.limit, win.remaining) == (600, 0)
+    win, delay = take(win, now)
+    assert 5.0 <= delay <= 5.1, "waits for the estimated reset"
+    win, delay = take(win, now + 5.1)
+    assert delay == 0 and (win.limit, win.remaining) == (600, 599), "then a full bucket"
