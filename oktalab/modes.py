@@ -22,18 +22,20 @@ from .runner import Runner, RunReport, SandboxProcess
 from .settings import Environment, read_env_file
 from .stages import Mode, run_stage
 
-#: Stages that only verify: nothing to plan, and run as they are by ``check``.
-VERIFY_ONLY = ("verify", "portal_verify")
+#: Stages that only verify: nothing to plan, and run as they are by ``check``
+#: (``portal_verify`` plans: it says what its sign-up would create).
+VERIFY_ONLY = ("verify",)
 
 
 def exit_code(mode: Mode, rows: list[dict[str, Any]]) -> int:
     """``plan``: 1 on any failed row, 2 when something would change, else 0 (as
-    ``terraform plan -detailed-exitcode``). ``check``: 1 on any failed row (drift, a failed
+    ``terraform plan -detailed-exitcode``; a planned row whose detail starts with
+    ``unchanged`` is no change). ``check``: 1 on any failed row (drift, a failed
     health or verification check), else 0."""
     if not rows or any(r["status"] == "failed" for r in rows):
         return 1
     if mode == "plan" and any(
-        r["action"] == "planned" and r["detail"] != "unchanged" for r in rows
+        r["action"] == "planned" and not str(r["detail"]).startswith("unchanged") for r in rows
     ):
         return 2
     return 0

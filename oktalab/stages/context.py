@@ -42,10 +42,15 @@ class Ledger:
     ``prior``: the object before this set changed it) or ``used`` (another owner's object
     used as it is). Every change is written atomically (temporary file, fsync, rename), so a
     crash leaves either the intent or the id on disk, never neither.
+
+    ``read_only`` (``plan`` and ``check``): changes stay in memory, so a dry run sees what
+    an apply would (an entry forgotten after a 404, an intent reconciled), and no file is
+    written: a dry run leaves every ledger byte for byte as it found it.
     """
 
-    def __init__(self, parameter_set: str) -> None:
+    def __init__(self, parameter_set: str, *, read_only: bool = False) -> None:
         self.parameter_set = parameter_set
+        self.read_only = read_only
         self.dir = state_home() / "ledger"
         self.path = self.dir / f"{parameter_set}.json"
         self.entries: list[dict[str, Any]] = self._read(self.path)
@@ -182,13 +187,16 @@ class Ledger:
             for e in entries:
                 if e["kind"] == kind and e["key"] == key and e["status"] == "used":
                     e["status"] = "created"
-                    _write_atomic(self.dir / f"{name}.json", entries)
+                    if not self.read_only:
+                        _write_atomic(self.dir / f"{name}.json", entries)
                     self.forget(kind, key)
                     return name
         return None
 
     def save(self) -> None:
-        _write_atomic(self.path, self.entries)
+        """Write the entries (atomically); nothing when the ledger is ``read_only``."""
+        if not self.read_only:
+            _write_atomic(self.path, self.entries)
 
 
 def _write_atomic(path: Path, entries: list[dict[str, Any]]) -> None:
@@ -448,5 +456,5 @@ class Context:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            self._ledger = Ledger(self.params.name)
+            self._ledger = Ledger(self.params.name, read_only=not self.writes)
         return self._ledger

@@ -7,10 +7,10 @@ from typing import Any
 
 from .. import gloo, oidc
 from ..errors import NotAcceptedError, OktalabError, Timeout, VerificationError
-from ..kube import Obj, accepted_check, authconfig_state, gmg_state, owned_by
+from ..kube import Obj, accepted_check, authconfig_state, owned_by
 from ..results import StageResult
 from .context import Context
-from .kubeobjects import apply_object
+from .kubeobjects import apply_object, status_now
 
 STAGE = "extauth"
 MODES = ("apply", "plan", "check")
@@ -77,7 +77,7 @@ def run(ctx: Context, result: StageResult) -> None:
         if not _wait_accepted(ctx, result, "ExtAuthServer", p.server_name, p.namespace):
             return
     elif ctx.mode == "check" and applied is not None:
-        _status_now(ctx, result, applied)
+        status_now(ctx, result, applied, STAGE)
 
     policy = gloo.ext_auth_policy(
         p,
@@ -91,7 +91,7 @@ def run(ctx: Context, result: StageResult) -> None:
     applied = apply_object(ctx, result, policy, detail=f"routes {p.route_labels}")
     if not ctx.writes:
         if ctx.mode == "check" and applied is not None:
-            if _status_now(ctx, result, applied):
+            if status_now(ctx, result, applied, STAGE):
                 _selected_routes(ctx, result, applied)
                 _authconfig_now(ctx, result, applied)
             stale_keys(ctx, result, applied)
@@ -131,25 +131,6 @@ def _selected_routes(ctx: Context, result: StageResult, live: Obj) -> None:
             if selected
             else f"no route carries the labels {p.route_labels}",
         )
-
-
-def _status_now(ctx: Context, result: StageResult, obj: Obj) -> bool:
-    """Check mode: the object's status as it is now (no waiting); a failed row if not ACCEPTED."""
-    kind, meta = obj["kind"], obj["metadata"]
-    label = f"{meta.get('namespace')}/{meta['name']}"
-    try:
-        ok = accepted_check(kind)(obj)
-        approval = gmg_state(obj)[0]
-        why = f"{approval} (not yet at generation {meta.get('generation')})"
-    except NotAcceptedError as exc:
-        ok, why = False, str(exc)
-    if ok:
-        result.add("status", kind, label, "checked", detail="ACCEPTED")
-    else:
-        result.add(
-            "status", kind, label, "checked", "failed", f"{why}; repair: {ctx.repair(STAGE)}"
-        )
-    return ok
 
 
 def _authconfig_now(ctx: Context, result: StageResult, policy: Obj) -> None:

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import json
 
-from ..errors import KubeAPIError
-from ..kube import ApplyConflict, ApplyResult, KindNotServed, NotOwnedError, Obj, kind_is_secret
+from ..errors import KubeAPIError, NotAcceptedError
+from ..kube import (
+    ApplyConflict,
+    ApplyResult,
+    KindNotServed,
+    NotOwnedError,
+    Obj,
+    accepted_check,
+    gmg_state,
+    kind_is_secret,
+)
 from ..results import StageResult
 from .context import Context
 
@@ -191,3 +200,36 @@ def _report_dry_run(
     )
     ctx.dry_row(result, kind, label, change, diff, seconds)
     return before
+
+
+def status_now(ctx: Context, result: StageResult, obj: Obj, stage: str) -> bool:
+    """Check mode: ``obj``'s status as it is now, without waiting; adds one ``status`` row,
+    failed (naming the repair) unless healthy. Healthy: Gloo Platform (GMG v2) kinds
+    ``status.common.State.approval`` ACCEPTED at the current generation; Gloo Portal
+    (``portal.gloo.solo.io`` v1beta1) kinds ``status.state`` Succeeded at the current
+    generation. Returns whether it is healthy."""
+    kind, meta = obj["kind"], obj["metadata"]
+    label = f"{meta.get('namespace')}/{meta['name']}" if meta.get("namespace") else meta["name"]
+    st = obj.get("status") or {}
+    generation = meta.get("generation")
+    if "state" in st and "common" not in st:  # Gloo Portal: status.state / observedGeneration
+        state = str(st.get("state"))
+        current = st.get("observedGeneration") in (None, generation)
+        ok, healthy = state == "Succeeded" and current, "Succeeded"
+        why = f"{state}: {st.get('reason', '')}".rstrip(": ")
+        if not current:
+            why += f" (not yet at generation {generation})"
+    else:
+        healthy = "ACCEPTED"
+        try:
+            ok = accepted_check(kind)(obj)
+            why = f"{gmg_state(obj)[0]} (not yet at generation {generation})"
+        except NotAcceptedError as exc:
+            ok, why = False, str(exc)
+    if ok:
+        result.add("status", kind, label, "checked", detail=healthy)
+    else:
+        result.add(
+            "status", kind, label, "checked", "failed", f"{why}; repair: {ctx.repair(stage)}"
+        )
+    return ok

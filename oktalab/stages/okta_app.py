@@ -104,6 +104,40 @@ def find_app(ctx: Context, label: str) -> dict[str, Any] | None:
     return settle(ctx, "okta_app", label, lambda: ctx.okta.find_app(label))
 
 
+def app_of_run(ctx: Context) -> dict[str, Any] | None:
+    """The app the later stages work with: ``{id, client_id, label, type}`` or None.
+
+    ``apply``: what the okta_app stage of this run recorded in ``state.json``; in a run
+    folder without it (``oktalab run PARAMS --stages portal``, the repair ``check`` names),
+    the app looked up as below. ``plan`` and ``check`` (whose stages share no state): always
+    the app as Okta has it now, looked up by the id this set recorded or by its label (reads
+    only), so a deleted app is not taken from an old ``state.json``.
+    """
+    if ctx.writes and ctx.state.get("app"):
+        return dict(ctx.state["app"])
+    found = find_app(ctx, ctx.params.app.label)
+    if found is None:
+        return None
+    ctx.state["app"] = {
+        "id": found["id"],
+        "client_id": found["credentials"]["oauthClient"]["client_id"],
+        "label": ctx.params.app.label,
+        "type": ctx.params.app.type,
+    }
+    return dict(ctx.state["app"])
+
+
+def plan_without_app(result: StageResult, stage: str, what: str) -> None:
+    """The plan row of a stage whose objects need the app's id, when there is no app yet."""
+    result.add(
+        "plan",
+        "Stage",
+        stage,
+        "planned",
+        detail=f"create: {what} follow the Okta app, which does not exist yet",
+    )
+
+
 def run(ctx: Context, result: StageResult) -> None:
     p = ctx.params.app
     okta = ctx.okta

@@ -8,6 +8,11 @@ group (claims key/value → products). Waits for each status, with the controlle
 failure, then checks through the gateway with bearer tokens: no token is refused, and the test
 user's token lists exactly the products that its claims grant. The browser half of step 5 runs
 in the ``verify`` stage (:mod:`oktalab.stages.portal_browser`).
+
+``plan``: the same manifests as server-side dry runs, one ``planned`` row each (no status
+waits, no sign-in). ``check``: the same dry runs as drift rows, then each object's status as
+it is now (no waiting), the guard and published-API checks and the bearer-token checks
+(a sign-in and reads: no write).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from ..kube import Obj, accepted_check, owned_by
 from ..params import GatewayPortalParams
 from ..results import StageResult
 from .context import Context
-from .kubeobjects import apply_object
+from .kubeobjects import apply_object, status_now
+from .okta_app import app_of_run, plan_without_app
 
 STAGE = "portal_groups"
+MODES = ("apply", "plan", "check")
 
 
 def claims_of(access_token: str) -> dict[str, Any]:
@@ -77,8 +84,11 @@ def run(ctx: Context, result: StageResult) -> None:
             "portal", "Stage", STAGE, "checked", "skipped", "no `portal` section in the parameters"
         )
         return
-    app = ctx.state.get("app")
+    app = app_of_run(ctx)
     if not app:
+        if ctx.mode == "plan":  # the app's client id goes into the frontend's settings
+            plan_without_app(result, STAGE, "the portal objects")
+            return
         result.add(
             "prerequisites",
             "Stage",
@@ -127,15 +137,23 @@ def run(ctx: Context, result: StageResult) -> None:
         elif m["kind"] == "RouteTable" and "portalMetadata" in m["spec"]:
             pm = m["spec"]["portalMetadata"]
             detail = f"API product {pm['apiProductId']} {pm['apiVersion']}"
-        if apply_object(ctx, result, m, detail=detail) is None:
+        if apply_object(ctx, result, m, detail=detail) is None and ctx.writes:
             return
+    if ctx.mode == "plan":
+        return
 
     accepted: dict[tuple[str, str, str], Obj] = {}  # as last read, for the checks below
     for m in manifests:
         if m["kind"] in ("RouteTable", "Portal", "PortalGroup"):
             md = m["metadata"]
             kind = m["kind"] if m["kind"] != "Portal" else "Portal.apimanagement.gloo.solo.io"
-            obj = _wait(ctx, result, p, kind, md["name"], md["namespace"])
+            if not ctx.writes:  # check: the status as it is now
+                obj = kube.get(kind, md["name"], md["namespace"])
+                if obj is None:
+                    continue
+                status_now(ctx, result, obj, STAGE)
+            else:
+                obj = _wait(ctx, result, p, kind, md["name"], md["namespace"])
             if obj is None:
                 return
             accepted[(m["kind"], md["namespace"], md["name"])] = obj

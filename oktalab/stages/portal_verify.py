@@ -5,6 +5,12 @@ A fresh user (unique per run) goes: portal → "Log in" → "Log in with OpenID 
 visible. Then Okta is asked whether the user is ACTIVE and in the group, and a user outside
 the group checks that membership is what grants the product. Users made here are recorded
 in the ledger, so teardown removes them.
+
+Signing up creates an Okta user, a write: ``plan`` only says what a run would do (a
+skipped row; verification is no change to the setup), and ``check`` runs the read-only
+checks instead: the portal's home page, the portal's login reaching Okta's /authorize with
+this app's client id and a registered redirect URI, and the last user an earlier run signed
+up still ACTIVE and in the group.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from .context import Context
 from .ownership import new_user
 
 STAGE = "portal_verify"
+MODES = ("apply", "plan", "check")
 PRODUCT_TITLE = "Petstore Product"
 
 
@@ -129,6 +136,18 @@ def run(ctx: Context, result: StageResult) -> None:
     ps = ctx.params
     p, v = ps.portal, ps.portal_verify
     assert p is not None and ps.group is not None
+    if ctx.mode == "plan":
+        outsider = " and an outsider user (outside the group)" if v.check_outsider else ""
+        result.add(
+            "sign up",
+            "PortalSignUp",
+            f"oktalab-signup-<time>@{v.email_domain}",
+            "checked",
+            "skipped",
+            f"plan writes nothing: a run signs up a new user through the portal{outsider}, "
+            "recorded for teardown (verification, no change to the setup)",
+        )
+        return
     okta = ctx.okta
     if not prerequisites(ctx, result):
         return
@@ -157,6 +176,10 @@ def run(ctx: Context, result: StageResult) -> None:
         "shows 'Log in'" if "Log in" in home else "no 'Log in' on the portal home page",
         seconds=t["s"],
     )
+
+    if ctx.mode == "check":
+        _read_only_checks(ctx, result, origin, resolve)
+        return
 
     # a fresh person signs up
     tag = time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(2)
@@ -302,3 +325,76 @@ def run(ctx: Context, result: StageResult) -> None:
             detail,
             seconds=t["s"],
         )
+
+
+def _read_only_checks(
+    ctx: Context, result: StageResult, origin: str, resolve: dict[str, str]
+) -> None:
+    """Check mode: what can be verified without creating a user (see the module doc)."""
+    from ..web import authorize_redirect
+    from .okta_app import app_of_run
+
+    ps = ctx.params
+    assert ps.group is not None
+    result.add(
+        "sign up",
+        "PortalSignUp",
+        origin,
+        "checked",
+        "skipped",
+        "check writes nothing, and signing up creates an Okta user; "
+        f"a run tests it: oktalab run {ctx.param_file or 'PARAMS.yaml'} --stages portal_verify",
+    )
+    app = app_of_run(ctx)
+    endpoint = ctx.discover().authorization_endpoint
+    with result.timed() as t:
+        query = authorize_redirect(
+            [origin + "/login/oidc", origin + "/login"], endpoint, resolve=resolve
+        )
+    if query is None:
+        status, detail = "failed", f"the portal's login did not redirect to {endpoint}"
+    else:
+        client_id = (query.get("client_id") or [""])[0]
+        redirect = (query.get("redirect_uri") or [""])[0]
+        want = (app or {}).get("client_id")
+        registered = redirect in ctx.redirect_uris()
+        status = "ok" if client_id == want and registered else "failed"
+        detail = (
+            f"redirects to Okta's /authorize with client_id {client_id}"
+            + ("" if client_id == want else f" (the app's is {want})")
+            + f", redirect_uri {redirect}"
+            + ("" if registered else " (not a registered redirect URI)")
+        )
+    result.add("portal login", "PortalPage", origin, "checked", status, detail, seconds=t["s"])
+
+    signed_up = [
+        e
+        for e in ctx.ledger.items("okta_user")
+        if str(e.get("name", "")).startswith("oktalab-signup-")
+    ]
+    if not signed_up:
+        result.add(
+            "signed-up user",
+            "OktaUser",
+            ps.group.name,
+            "checked",
+            "skipped",
+            "no user signed up by an earlier run of this parameter set",
+        )
+        return
+    last = signed_up[-1]
+    with result.timed() as t:
+        user = ctx.okta.find_user(str(last["key"]))
+        groups = [g["profile"]["name"] for g in ctx.okta.user_groups(user["id"])] if user else []
+    ok = user is not None and user.get("status") == "ACTIVE" and ps.group.name in groups
+    result.add(
+        "signed-up user",
+        "OktaUser",
+        str(last["name"]),
+        "checked",
+        "ok" if ok else "failed",
+        "no longer in Okta"
+        if user is None
+        else f"status {user.get('status')}; groups: {', '.join(groups)}",
+        seconds=t["s"],
+    )

@@ -3,6 +3,11 @@
 Okta Identity Engine enables registration per app with a profile enrollment policy
 (``PROFILE_ENROLLMENT``) mapped to the app. Its one rule says who may register, into which
 group, with which profile fields, and whether the email must be verified first.
+
+``plan`` / ``check`` read the policy, its rule, its app mapping, the app's self-service and
+the group assignment and compare them with the parameters (:meth:`Context.dry_row` rows,
+field diffs); ownership is judged as a run would (a foreign policy that differs is the same
+failed row), with the ledger read-only.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from ..errors import VerificationError
 from ..failpoints import failpoint
 from ..results import StageResult
 from .context import Context
-from .okta_app import assign_group
+from .kubeobjects import field_diff
+from .okta_app import app_of_run, assign_group, plan_without_app
 from .ownership import foreign_write, settle, take
 
 STAGE = "registration"
+MODES = ("apply", "plan", "check")
 LABELS = {
     "email": "Email",
     "firstName": "First name",
@@ -54,14 +61,39 @@ def _enrollment_differs(want: dict[str, Any], have: dict[str, Any]) -> list[str]
     return diffs
 
 
+def _take_policy(ctx: Context, policy: dict[str, Any], diffs: list[str]) -> str:
+    """Who may write the enrollment policy (:func:`~.ownership.take`); its rule's differences
+    count as the policy's."""
+    r = ctx.params.registration
+    assert r is not None
+    return take(
+        ctx,
+        ledger_kind="okta_policy",
+        adopt_kind="policy",
+        name=r.policy_name,
+        obj=policy,
+        diffs=[f"rule.{d}" for d in diffs],
+        step="enrollment policy",
+        row_kind="ProfileEnrollmentPolicy",
+    )
+
+
 def run(ctx: Context, result: StageResult) -> None:
     ps = ctx.params
     r = ps.registration
     assert r is not None and ps.group is not None
     okta = ctx.okta
-    app = ctx.state.get("app")
+    app = app_of_run(ctx)
+    if not app and ctx.mode == "plan":
+        plan_without_app(
+            result, STAGE, "the enrollment policy's mapping, self-service and group assignment"
+        )
+        return
     if not app:
         raise VerificationError("no app in this run: run the okta_app stage first")
+    if not ctx.writes:
+        _dry_run(ctx, result, app)
+        return
     group = ctx.state.get("group") or {}
     if not group:
         found = okta.find_group(ps.group.name)
@@ -100,16 +132,7 @@ def run(ctx: Context, result: StageResult) -> None:
             have = ((rules[0].get("actions") or {}).get("profileEnrollment") or {}) if rules else {}
             diffs = _enrollment_differs(desired_enrollment(ctx, group["id"]), have)
             rule_prior = copy.deepcopy(rules[0]) if rules else {}
-            ownership = take(
-                ctx,
-                ledger_kind="okta_policy",
-                adopt_kind="policy",
-                name=r.policy_name,
-                obj=policy,
-                diffs=[f"rule.{d}" for d in diffs],
-                step="enrollment policy",
-                row_kind="ProfileEnrollmentPolicy",
-            )
+            ownership = _take_policy(ctx, policy, diffs)
             if ownership == "adopted":
                 policy_action = "adopted"
                 entry = ctx.ledger.entry("okta_policy", policy["id"])
@@ -208,3 +231,70 @@ def run(ctx: Context, result: StageResult) -> None:
     # 5. the group assigned to the app
     if r.assign_group_to_app:
         assign_group(ctx, result, "assign group", app, group["id"], group["name"])
+
+
+def _dry_run(ctx: Context, result: StageResult, app: dict[str, Any]) -> None:
+    """Plan / check: what :func:`run` would change, read and compared; nothing written."""
+    ps = ctx.params
+    r = ps.registration
+    assert r is not None and ps.group is not None
+    okta = ctx.okta
+    with result.timed() as t:
+        found = okta.find_group(ps.group.name)
+        policy = okta.find_policy("PROFILE_ENROLLMENT", r.policy_name)
+        rules = okta.policy_rules(policy["id"]) if policy is not None else []
+    group_id = found["id"] if found else "(the group the claims stage creates)"
+    want = desired_enrollment(ctx, group_id)
+    have = ((rules[0].get("actions") or {}).get("profileEnrollment") or {}) if rules else {}
+    diffs = _enrollment_differs(want, have) if policy is not None else []
+    change: str | None = "create"
+    if policy is not None:
+        ownership = _take_policy(ctx, policy, diffs)
+        change = "adopt" if ownership == "adopted" else None
+    ctx.dry_row(result, "ProfileEnrollmentPolicy", r.policy_name, change, seconds=t["s"])
+
+    rule_name = str(rules[0].get("name") or rules[0]["id"]) if rules else r.policy_name
+    rule_change: str | None = "update"
+    if policy is None:
+        diff = f"register into {ps.group.name}"
+    elif not rules:
+        raise VerificationError(f"policy {r.policy_name!r} has no rule to configure")
+    else:
+        rule_change = "update" if diffs else None
+        diff = field_diff(have, want, tuple(diffs), secret=False)
+    ctx.dry_row(result, "PolicyRule", rule_name, rule_change, diff)
+
+    owned = ctx.ledger.owns("okta_app", app["id"])
+    mapped = {a.get("id") for a in okta.policy_apps(policy["id"])} if policy is not None else set()
+    if app["id"] not in mapped and not owned:
+        raise foreign_write(
+            ctx, "policy -> app", "PolicyMapping", app["label"], "the app's enrollment policy"
+        )
+    ctx.dry_row(
+        result,
+        "PolicyMapping",
+        f"{r.policy_name} -> {app['label']}",
+        None if app["id"] in mapped else "create",
+    )
+
+    live = okta.get_app(app["id"])
+    current = bool((live.get("accessibility") or {}).get("selfService"))
+    if current != r.app_self_service and not owned:
+        raise foreign_write(
+            ctx, "app self-service", "OktaApp", app["label"], "accessibility.selfService"
+        )
+    ctx.dry_row(
+        result,
+        "OktaApp",
+        app["label"],
+        None if current == r.app_self_service else "update",
+        f"accessibility.selfService: {current} -> {r.app_self_service}",
+    )
+
+    if r.assign_group_to_app:
+        if found is None:
+            ctx.dry_row(
+                result, "AppGroupAssignment", f"{app['label']} -> {ps.group.name}", "create"
+            )
+        else:
+            assign_group(ctx, result, "assign group", app, found["id"], ps.group.name)
