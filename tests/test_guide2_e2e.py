@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import yaml
 from kubernetes import client as k8s, config as k8s_config
@@ -108,6 +112,183 @@ def test_rerun_of_guide2_is_unchanged(both: dict, sandbox: dict[str, str], tmp_p
     assert writes and all(r["action"] == "unchanged" for r in writes), [
         r for r in writes if r["action"] != "unchanged"
     ]
+
+
+def _okta(sandbox: dict[str, str], path: str) -> Any:
+    resp = httpx.get(
+        sandbox["OKTA_ORG_URL"] + path,
+        headers={"Authorization": f"SSWS {sandbox['OKTA_API_TOKEN']}"},
+        timeout=15,
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def _files(home: Path) -> dict[str, str]:
+    """sha256 of every file under the oktalab home except the sandbox's own state."""
+    return {
+        str(f.relative_to(home)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(home.rglob("*"))
+        if f.is_file() and f.relative_to(home).parts[0] not in ("sandbox", "kube-cache")
+    }
+
+
+def _mode(
+    sandbox: dict[str, str], mode: str, out: Path, *files: Path, frm: Path, stages: str = ""
+) -> tuple[int, list[dict[str, Any]], str]:
+    extra = ("--stages", stages) if stages else ()
+    return run(sandbox, mode, *map(str, files), "--from", str(frm), "--out", str(out), *extra)
+
+
+def test_plan_and_check_write_nothing_for_both_guides(
+    both: dict, sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    """After the run, plan has nothing to change and check finds no drift, in every stage of
+    both guides; neither sends a write to Okta's Management API or to Kubernetes (the
+    sandbox's write counter), signs anyone up (the user list), or changes a file outside its
+    own results folder (ledgers byte for byte)."""
+    home = Path(sandbox["OKTALAB_HOME"])
+    files, writes = _files(home), _okta(sandbox, "/__sandbox/writes")
+    users = sorted(u["id"] for u in _okta(sandbox, "/api/v1/users?limit=200"))
+    code, plan, text = _mode(sandbox, "plan", tmp_path / "p", both["g1"], GUIDE2, frm=both["out"])
+    assert code == 0, text[-4000:]
+    stages = {(r["parameter_set"], r["stage"]) for r in plan if r["action"] == "planned"}
+    for stage in ("okta_app", "claims", "extauth", "portal_groups"):
+        assert ("guide1-beside-portal", stage) in stages, stage
+    for stage in ("okta_app", "claims", "registration", "portal"):
+        assert ("guide2-sandbox", stage) in stages, stage
+    assert not any("no plan mode" in r["detail"] or "no check mode" in r["detail"] for r in plan)
+    secret_row = next(r for r in plan if r["kind"] == "ClientSecret")
+    assert secret_row["detail"].startswith("unchanged (would read"), secret_row
+    signup = next(r for r in plan if r["stage"] == "portal_verify")
+    assert (
+        signup["status"] == "skipped"
+        and "would" not in signup["detail"]
+        or "a run signs up" in signup["detail"]
+    )
+
+    code, check, text = _mode(sandbox, "check", tmp_path / "c", both["g1"], GUIDE2, frm=both["out"])
+    assert code == 0, text[-4000:]
+    by_stage = {(r["parameter_set"], r["stage"]) for r in check if r["status"] == "ok"}
+    for stage in ("registration", "portal", "portal_verify", "portal_groups"):
+        assert any(s == stage for _, s in by_stage), stage
+    steps = {r["step"]: r for r in check if r["parameter_set"] == "guide2-sandbox"}
+    assert steps["signed-up user"]["status"] == "ok", steps["signed-up user"]
+    assert steps["portal login"]["status"] == "ok", steps["portal login"]
+    assert (
+        steps["sign up"]["status"] == "skipped"
+        and "creates an Okta user" in steps["sign up"]["detail"]
+    )
+    assert {
+        r["detail"] for r in check if r["kind"] in ("Portal", "Group") and r["step"] == "status"
+    } == {
+        "Succeeded",
+        "ACCEPTED",
+    }
+
+    after = _okta(sandbox, "/__sandbox/writes")
+    for server in ("okta", "kube"):
+        assert after.get(server) == writes.get(server), (server, after.get(server))
+    assert after["okta-sign-in"]["writes"] > writes["okta-sign-in"]["writes"]  # check signed in
+    assert sorted(u["id"] for u in _okta(sandbox, "/api/v1/users?limit=200")) == users
+    assert _files(home) == files
+
+
+def test_plan_and_check_see_drift_in_the_portal_stages(
+    both: dict, sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    """Drift in guide 2's Kubernetes objects and Okta settings: plan shows the field diff
+    (the Secret's value masked), check fails naming the repair, the run repairs it."""
+    app = _okta(sandbox, "/api/v1/apps?q=Petstore")[0]
+    body = {k: v for k, v in app.items() if k not in ("_links", "_embedded")}
+    body["accessibility"] = {**(body.get("accessibility") or {}), "selfService": False}
+    body["credentials"]["oauthClient"].pop("client_secret", None)
+    resp = httpx.put(
+        f"{sandbox['OKTA_ORG_URL']}/api/v1/apps/{app['id']}",
+        json=body,
+        headers={"Authorization": f"SSWS {sandbox['OKTA_API_TOKEN']}"},
+        timeout=15,
+    )
+    assert resp.status_code == 200, resp.text
+    # the client secret rotated in Okta (a new one, the old one deactivated and deleted):
+    # the portal's Secret still holds the old value
+    secrets = _okta(sandbox, f"/api/v1/apps/{app['id']}/credentials/secrets")
+    base = f"{sandbox['OKTA_ORG_URL']}/api/v1/apps/{app['id']}/credentials/secrets"
+    auth = {"Authorization": f"SSWS {sandbox['OKTA_API_TOKEN']}"}
+    new = httpx.post(base, json={}, headers=auth, timeout=15)
+    assert new.status_code == 201, new.text
+    for old in secrets:
+        for method, path in (("POST", "/lifecycle/deactivate"), ("DELETE", "")):
+            resp = httpx.request(method, f"{base}/{old['id']}{path}", headers=auth, timeout=15)
+            assert resp.status_code in (200, 204), resp.text
+    stale = secrets[0]["client_secret"]
+    proc = kubectl(sandbox, "delete", "groups.portal.gloo.solo.io", "oidc-group", "-n", "default")
+    assert proc.returncode == 0, proc.stderr
+    writes = _okta(sandbox, "/__sandbox/writes")
+    stages = "registration,portal"
+    code, plan, text = _mode(
+        sandbox, "plan", tmp_path / "p", GUIDE2, frm=both["out"], stages=stages
+    )
+    assert code == 2, text[-4000:]
+    planned = {(r["kind"], r["name"]): r["detail"] for r in plan if r["action"] == "planned"}
+    assert planned[("OktaApp", "Petstore")] == "update: accessibility.selfService: False -> True"
+    secret = planned[("Secret", "default/petstore-portaloidc-secret")]
+    assert secret.startswith("update: ") and "(masked) -> (masked)" in secret, secret
+    assert planned[("Group", "default/oidc-group")] == "create", planned
+    out = (tmp_path / "p").rglob("*")
+    for f in out:
+        if f.is_file():
+            assert stale not in f.read_text(errors="replace"), f
+
+    code, check, text = _mode(
+        sandbox, "check", tmp_path / "c", GUIDE2, frm=both["out"], stages=stages
+    )
+    assert code == 1, text[-4000:]
+    failed = {(r["kind"], r["name"]): r["detail"] for r in check if r["status"] == "failed"}
+    assert "repair: oktalab run" in failed[("OktaApp", "Petstore")], failed
+    group = failed[("Group", "default/oidc-group")]
+    assert group.startswith("missing; repair: oktalab run") and "--stages portal" in group, failed
+    assert "stored value differs" in failed[("Secret", "default/petstore-portaloidc-secret")]
+    after = _okta(sandbox, "/__sandbox/writes")
+    assert (after["okta"], after["kube"]) == (writes["okta"], writes["kube"])
+
+    code, rows, text = run(
+        sandbox, "run", str(GUIDE2), "--stages", stages, "--out", str(tmp_path / "r")
+    )
+    assert code == 0, text[-4000:]
+    code, check, text = _mode(
+        sandbox, "check", tmp_path / "c2", GUIDE2, frm=both["out"], stages=stages
+    )
+    assert code == 0, text[-4000:]
+
+
+def test_plan_and_check_leave_the_ledger_as_they_found_it(
+    sandbox: dict[str, str], tmp_path: Path
+) -> None:
+    """A recorded app that Okta no longer has (404 by id): a run forgets it in the ledger;
+    plan and check only say `create` / missing, and the ledger file keeps every byte."""
+    params = tmp_path / "gone.yaml"
+    data = yaml.safe_load(GUIDE2.read_text())
+    data["name"] = "modes-gone"
+    data["app"]["label"] = "modes-gone-app"
+    params.write_text(yaml.safe_dump(data))
+    ledger = Path(sandbox["OKTALAB_HOME"]) / "ledger" / "modes-gone.json"
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"kind": "okta_app", "key": "0oa0000gonegone00000", "name": "modes-gone-app"}
+    ledger.write_text(json.dumps([{**entry, "status": "created"}], indent=1))
+    before = ledger.read_bytes()
+    code, plan, text = _mode(
+        sandbox, "plan", tmp_path / "p", params, frm=tmp_path, stages="okta_app"
+    )
+    assert code == 2, text[-3000:]
+    assert [r["detail"] for r in plan if r["kind"] == "OktaApp"] == ["create"]
+    code, check, text = _mode(
+        sandbox, "check", tmp_path / "c", params, frm=tmp_path, stages="okta_app"
+    )
+    app_rows = [r for r in check if r["kind"] == "OktaApp"]
+    assert code == 1 and app_rows[0]["detail"].startswith("missing"), text[-3000:]
+    assert ledger.read_bytes() == before
+    ledger.unlink()
 
 
 def test_sign_up_without_a_browser(both: dict, sandbox_env: dict[str, str], tmp_path: Path) -> None:
