@@ -56,7 +56,8 @@ def run(ctx: Context, result: StageResult) -> None:
     ps = ctx.params
     if ctx.env.kubeconfig:
         for kind, ns, name in _kube_targets(ctx):
-            key = ledger_key(kind, ns, name)
+            # adoption records the manifest's kind ("Portal"), the targets may name the group
+            key = ledger_key(kind.split(".")[0], ns, name)
             adopted = next((e for e in ctx.ledger.items(LEDGER_KIND) if e["key"] == key), None)
             if adopted is not None:
                 _restore(ctx, result, kind, ns, name, adopted)
