@@ -66,10 +66,12 @@ def stage(d: dict[str, Any], name: str, mode: str = "apply", **overrides: Any) -
 DRILL_STAGES = "okta_app,claims,extauth,verify"
 
 
-def cli(d: dict[str, Any], *args: str, params: Path = PARAMS) -> tuple[int, list[dict], str]:
+def cli(
+    d: dict[str, Any], *args: str, params: Path = PARAMS, stages: str = DRILL_STAGES
+) -> tuple[int, list[dict], str]:
     out = d["home"] / f"out-{args[0]}"
-    if "--stages" not in args:
-        args = (*args, "--stages", DRILL_STAGES)
+    if stages and "--stages" not in args:
+        args = (*args, "--stages", stages)
     proc = oktalab_cli(
         *args,
         str(params),
@@ -136,6 +138,21 @@ def gateway(d: dict[str, Any], access_token: str) -> int:
         timeout=10,
     )
     return resp.status_code
+
+
+def test_plan_on_an_empty_org_writes_nothing(drill_env: dict[str, Any]) -> None:
+    """Before any run (the drill's sandbox is new): both guides plan `create` everywhere,
+    no row fails (stages after okta_app say they follow the app), nothing is written."""
+    before = api(drill_env, "GET", "/__sandbox/writes")
+    guide2 = ROOT / "parameters" / "sandbox-portal.yaml"
+    code, rows, text = cli(drill_env, "plan", str(guide2), stages="")
+    assert code == 2, text[-3000:]
+    assert not failed(rows), failed(rows)
+    planned = [r for r in rows if r["action"] == "planned"]
+    assert planned and all(r["detail"].startswith("create") for r in planned), planned
+    assert {r["stage"] for r in planned} >= {"okta_app", "claims", "registration", "portal"}
+    assert api(drill_env, "GET", "/__sandbox/writes") == before
+    assert not (drill_env["home"] / "ledger").exists()  # plan records nothing
 
 
 def test_guide1_runs(drill_env: dict[str, Any]) -> None:

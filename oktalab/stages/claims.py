@@ -12,6 +12,7 @@ from ..results import StageResult, write_claims
 from .access_policy import ensure_access_policy
 from .context import Context
 from .kubeobjects import field_diff
+from .okta_app import app_of_run
 from .ownership import foreign_write, settle, take
 
 STAGE = "claims"
@@ -150,6 +151,8 @@ def run(ctx: Context, result: StageResult) -> None:
     env.require("okta_org_url")
     assert env.okta_org_url
     server_id = ps.authorization_server
+    if not ctx.writes:  # the app as Okta has it now, not as an old state.json says
+        app_of_run(ctx)
 
     with result.timed() as t:
         meta = ctx.discover()
@@ -319,6 +322,9 @@ def ensure_app_groups_claim(ctx: Context, result: StageResult, issuer: str) -> N
     c = ctx.params.app_groups_claim
     app = ctx.state.get("app")
     assert c is not None
+    if not app and ctx.mode == "plan":
+        ctx.dry_row(result, "AppGroupsClaim", c.name, "create", "after okta_app creates the app")
+        return
     if not app:
         result.add(
             "app groups claim",

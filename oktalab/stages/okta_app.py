@@ -117,6 +117,7 @@ def app_of_run(ctx: Context) -> dict[str, Any] | None:
         return dict(ctx.state["app"])
     found = find_app(ctx, ctx.params.app.label)
     if found is None:
+        ctx.state.pop("app", None)
         return None
     ctx.state["app"] = {
         "id": found["id"],
