@@ -235,11 +235,7 @@ def test_plan_and_check_see_drift_in_the_portal_stages(
     secret = planned[("Secret", "default/petstore-portaloidc-secret")]
     assert secret.startswith("update: ") and "(masked) -> (masked)" in secret, secret
     assert planned[("Group", "default/oidc-group")] == "create", planned
-    out = (tmp_path / "p").rglob("*")
-    for f in out:
-        if f.is_file():
-            assert stale not in f.read_text(errors="replace"), f
-
+    assert "create" not in planned[("ClientSecret", "Petstore")]  # the new one is readable
     code, check, text = _mode(
         sandbox, "check", tmp_path / "c", GUIDE2, frm=both["out"], stages=stages
     )
@@ -251,6 +247,11 @@ def test_plan_and_check_see_drift_in_the_portal_stages(
     assert "stored value differs" in failed[("Secret", "default/petstore-portaloidc-secret")]
     after = _okta(sandbox, "/__sandbox/writes")
     assert (after["okta"], after["kube"]) == (writes["okta"], writes["kube"])
+    assert len(_okta(sandbox, f"/api/v1/apps/{app['id']}/credentials/secrets")) == 1
+    for f in [*(tmp_path / "p").rglob("*"), *(tmp_path / "c").rglob("*")]:
+        if f.is_file():  # neither the old nor the new client secret in any output
+            text = f.read_text(errors="replace")
+            assert stale not in text and new.json()["client_secret"] not in text, f
 
     code, rows, text = run(
         sandbox, "run", str(GUIDE2), "--stages", stages, "--out", str(tmp_path / "r")
