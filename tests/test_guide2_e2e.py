@@ -189,7 +189,7 @@ def test_plan_and_check_write_nothing_for_both_guides(
     after = _okta(sandbox, "/__sandbox/writes")
     for server in ("okta", "kube"):
         assert after.get(server) == writes.get(server), (server, after.get(server))
-    assert after["okta-sign-in"]["writes"] > writes["okta-sign-in"]["writes"]  # check signed in
+    assert after["okta-signin"]["writes"] > writes["okta-signin"]["writes"]  # check signed in
     assert sorted(u["id"] for u in _okta(sandbox, "/api/v1/users?limit=200")) == users
     assert _files(home) == files
 
