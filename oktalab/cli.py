@@ -9,6 +9,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,6 +18,7 @@ from .errors import ConfigurationError, OktalabError, ParameterError
 from .packaged import DEFAULT_SETS, default_parameter_files, init_lab, require_extra
 from .params import GUIDE_STAGES
 from .results import format_table
+from .runner import default_jobs
 
 DEFAULT_PARAMS = " and ".join(DEFAULT_SETS) + " (packaged: both guides on the sandbox)"
 
@@ -24,7 +26,10 @@ DEFAULT_PARAMS = " and ".join(DEFAULT_SETS) + " (packaged: both guides on the sa
 class Progress:
     """A line per stage as it starts and ends; a tqdm bar on a terminal; nothing with ``-q``.
 
-    Lines go to ``stream`` (stderr), so stdout carries only the results table.
+    Lines go to ``stream`` (stderr), so stdout carries only the results table. Concurrent
+    sets (``--jobs``) call it from several threads: each line is whole and names its set,
+    and the bar (above the lines, tqdm keeps it at the bottom) counts finished stages and
+    shows the sets running.
     """
 
     def __init__(self, *, quiet: bool = False, stream: TextIO | None = None) -> None:
@@ -32,27 +37,37 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.bar: Any = None
+        self._lock = threading.Lock()
+        self._running: dict[str, str] = {}
 
     def __call__(self, event: str, stage: Any, total: int) -> None:
         if self.quiet:
             return
+        with self._lock:
+            self._show(event, stage, total)
+
+    def _show(self, event: str, stage: Any, total: int) -> None:
         if self.tty and self.bar is None:
             from tqdm import tqdm
 
             self.bar = tqdm(
                 total=total, file=self.stream, unit="stage", leave=False, dynamic_ncols=True
             )
-        if event == "start":
-            line = f"{stage.parameter_set:16} {stage.stage:14} started"
+        head = f"{stage.parameter_set:16} {stage.stage:14}"
+        if event == "wait":
+            line = f"{head} {stage.detail or 'waiting for a shared object'}"
+        elif event == "start":
+            line = f"{head} started"
+            self._running[stage.parameter_set] = stage.stage
         else:
-            line = (
-                f"{stage.parameter_set:16} {stage.stage:14} {stage.status:8} {stage.seconds:6.1f} s"
-            )
+            line = f"{head} {stage.status:8} {stage.seconds:6.1f} s"
+            self._running.pop(stage.parameter_set, None)
         if self.bar is not None:
             self.bar.write(line, file=self.stream)
             if event == "end":
                 self.bar.update(1)
-            self.bar.set_description(f"{stage.parameter_set} {stage.stage}")
+            running = ", ".join(f"{k} {v}" for k, v in self._running.items())
+            self.bar.set_description(running[:60] or f"{stage.parameter_set} {stage.stage}")
         else:
             print(line, file=self.stream, flush=True)
 
@@ -96,6 +111,7 @@ def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
         sandbox_state_dir=args.state_dir,
         log_output=args.verbose,
         progress=progress,
+        jobs=args.jobs,
     )
     try:
         report = runner.run(files, stages=stages, teardown=teardown)
@@ -326,6 +342,17 @@ def _stage_epilog() -> str:
     return "\n".join(lines)
 
 
+def _jobs(text: str) -> int:
+    """``--jobs``: a whole number of at least 1 (argparse turns the error into a usage line)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oktalab", description="Automate and verify the Okta + Gloo guides."
@@ -356,6 +383,18 @@ def build_parser() -> argparse.ArgumentParser:
             "-q", "--quiet", action="store_true", help="no progress lines: the table only"
         )
 
+    def jobs_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-j",
+            "--jobs",
+            type=_jobs,
+            default=None,
+            metavar="N",
+            help="parameter sets run at once (default: min(4, CPUs) = "
+            f"{default_jobs()}; 1 runs them one after the other); stages of a set keep "
+            "their order, and stages that write the same object never run at once",
+        )
+
     fmt = argparse.RawDescriptionHelpFormatter
     run = sub.add_parser(
         "run",
@@ -365,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(run)
     run.add_argument("--stages", help="comma-separated stages to run (default: the guide's stages)")
+    jobs_arg(run)
     td = sub.add_parser(
         "teardown",
         help="remove what the stages created, and only that",
@@ -372,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     common(td)
+    jobs_arg(td)
     for name, text in (
         ("plan", "show what a run would change, writing nothing (exit 2 when something would)"),
         ("check", "read-only drift and health check of what a run created (exit 1 on drift)"),

@@ -21,8 +21,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from .packaged import missing_requirements, notebooks_dir, require_extra
 from .params import GUIDE_STAGES, ParameterSet, load_parameters
 from .results import read_rows, stage_status, write_reports
 from .settings import read_env_file, sandbox_dir
+from .shared import KeyLocks, shared_keys
 
 NOTEBOOKS = {
     "okta_app": "01_okta_app.ipynb",
@@ -53,13 +56,20 @@ CARRIED = ("state.json",)
 
 
 def ipc_kernel_manager(
-    socket_dir: str, log_path: Path | None = None, launched: list[Any] | None = None
+    socket_dir: str,
+    log_path: Path | None = None,
+    launched: list[Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> type:
     """Kernels on local IPC sockets instead of plaintext TCP ports (ipykernel's own advice).
 
+    ``env`` is added to this kernel's own environment at launch (``kw["env"]``, the copy of
+    ``os.environ`` jupyter_client's provisioner hands to ``Popen``), so concurrent parameter
+    sets each give their kernels their own variables without touching ``os.environ``.
     The kernel process's own log (not cell output, which the executed notebook keeps) goes
     to ``log_path`` rather than the terminal, so a run prints only its results table. Each
-    manager that launched a kernel is appended to ``launched`` so that Ctrl-C can stop it.
+    manager that launched a kernel is appended to ``launched`` so that Ctrl-C can stop it;
+    the clients made for it are kept so that their sockets are closed with the kernel.
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum, Unicode
@@ -68,9 +78,16 @@ def ipc_kernel_manager(
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
         ip = Unicode(str(Path(socket_dir) / "kernel"), config=True)
 
+        def client(self, *args: Any, **kwargs: Any) -> Any:
+            kc = super().client(*args, **kwargs)
+            self.__dict__.setdefault("oktalab_clients", []).append(kc)
+            return kc
+
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> Any:
             if launched is not None:
                 launched.append(self)
+            if env:
+                kw["env"] = {**kw.get("env", os.environ), **env}
             if log_path is None:
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
             with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
@@ -80,15 +97,105 @@ def ipc_kernel_manager(
     return IPCKernelManager
 
 
+class KernelPipeline:
+    """A fresh kernel per notebook, started one stage ahead (off the critical path).
+
+    :meth:`start` launches a kernel process for a stage and returns its manager at once;
+    the kernel boots (ipykernel, then the stage's module imported by ``exec_lines``, which
+    binds no name in the notebook's namespace) while the current stage runs. papermill
+    hands the manager to nbclient (``NotebookClient(km=...)``), which connects to the
+    already started kernel instead of launching one. A kernel is used by one notebook
+    only and asked to shut down when it is done (:meth:`retire`); its exit is awaited
+    later, so the next stage does not wait for it. Everything happens on the calling
+    thread's event loop (jupyter_core's ``run_sync``).
+    """
+
+    def __init__(
+        self,
+        *,
+        kernel_name: str,
+        cwd: Path,
+        env: dict[str, str],
+        log_path: Path | None,
+        launched: list[Any],
+    ) -> None:
+        self.kernel_name = kernel_name
+        self.cwd = cwd
+        self.socket_dir = tempfile.mkdtemp(prefix="oktalab-kernels-")
+        self.km_class = ipc_kernel_manager(self.socket_dir, log_path, launched, env)
+        self._n = 0
+        self._retiring: list[Any] = []
+        self._live: list[Any] = []
+
+    def start(self, stage: str) -> Any:
+        from jupyter_core.utils import run_sync
+
+        self._n += 1
+        km = self.km_class(
+            kernel_name=self.kernel_name, ip=str(Path(self.socket_dir) / f"k{self._n}")
+        )
+        self._live.append(km)
+        preload = f"import oktalab.stages.{stage} as _oktalab_preload; del _oktalab_preload"
+        run_sync(km.start_kernel)(
+            cwd=str(self.cwd),
+            extra_arguments=[
+                "--HistoryManager.hist_file=:memory:",  # as nbclient starts a kernel
+                f"--IPKernelApp.exec_lines={preload}",
+            ],
+        )
+        return km
+
+    def retire(self, km: Any) -> None:
+        """Close the notebook's client sockets and ask the kernel to exit (no waiting)."""
+        from jupyter_core.utils import run_sync
+
+        self._finish()
+        for kc in km.__dict__.get("oktalab_clients", []):
+            with contextlib.suppress(Exception):
+                kc.stop_channels()
+        with contextlib.suppress(Exception):
+            if run_sync(km.is_alive)():
+                run_sync(km.request_shutdown)()
+        self._retiring.append(km)
+
+    def _finish(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        for km in self._retiring:
+            with contextlib.suppress(Exception):
+                run_sync(km.finish_shutdown)(waittime=5)
+            with contextlib.suppress(Exception):
+                run_sync(km.cleanup_resources)()
+            if km in self._live:
+                self._live.remove(km)
+        self._retiring.clear()
+
+    def close(self) -> None:
+        """Stop every kernel this pipeline started (a kernel started ahead and never used
+        too), then remove the socket folder."""
+        for km in list(self._live):
+            if km not in self._retiring:
+                self.retire(km)
+        self._finish()
+        _kill_kernels(list(self._live))
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
 def _kill_kernels(launched: list[Any]) -> None:
     """Stop kernels left running by an interrupted papermill call (the process, not a request)."""
-    for km in launched:
+    for km in list(launched):
         proc = getattr(getattr(km, "provisioner", None), "process", None)
         if proc is not None and proc.poll() is None:
             proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
     launched.clear()
+
+
+def default_jobs() -> int:
+    """Parameter sets run at once by default: ``min(4, CPUs)``. Each running set has one
+    kernel executing and the next one booting; more than four rarely pays on a laptop."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def utc_stamp(now: dt.datetime | None = None) -> str:
@@ -189,6 +296,7 @@ class StageRun:
     status: str = "skipped"  # ok | failed | skipped
     seconds: float = 0.0
     detail: str = ""
+    started: float | None = None  # seconds after the run started (sets run concurrently)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -197,6 +305,7 @@ class StageRun:
             "notebook": self.notebook,
             "status": self.status,
             "seconds": round(self.seconds, 3),
+            "started": None if self.started is None else round(self.started, 3),
             "detail": self.detail,
         }
 
@@ -334,7 +443,9 @@ class Runner:
         log_output: bool = False,
         stage_timeout: int = 600,
         progress: ProgressHook | None = None,
+        jobs: int | None = None,
     ) -> None:
+        self.jobs = max(1, jobs) if jobs else default_jobs()
         self.out_dir = Path(out_dir).resolve() if out_dir else None
         self.runs_root = Path(runs_root).resolve()
         self.sandbox_state_dir = (
@@ -347,6 +458,12 @@ class Runner:
         self._launched: list[Any] = []
         self._total = 0
         self._target_env: dict[str, str] = {}
+        self._stop = threading.Event()  # Ctrl-C: every set stops at its next step
+        self._locks = KeyLocks()
+        self._keys: dict[tuple[str, str], list[str]] = {}
+        self._env_lock = threading.Lock()  # sandbox.env is read-modified-written
+        self._budget_dir: Path | None = None
+        self._t0 = time.perf_counter()
 
     def check_out_dir(self) -> None:
         """``--out`` must be a folder (or not exist yet) in a writable place; checked before
@@ -431,30 +548,38 @@ class Runner:
             StageRun(ps.name, s, NOTEBOOKS[s]) for _, ps, wanted in planned for s in wanted
         ]
         self._total = len(report.stages)
+        self._stop.clear()
+        self._t0 = t0
+        self._keys = shared_keys((ps, wanted) for _, ps, wanted in planned)
+        # one folder per run for the shared Okta rate-limit budget (every kernel gets its path)
+        self._budget_dir = run_dir / ".ratelimit"
+        self._budget_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self._budget_dir, 0o700)
+        results: dict[str, list[dict[str, Any]]] = {}
         try:
             if any(ps.target == "sandbox" for _, ps, _ in planned):
                 sandbox.ensure()
                 envfile = self.sandbox_state_dir / "sandbox.env"
                 if envfile.is_file():  # read now: a sandbox this run started is gone at the end
                     self._target_env = read_env_file(envfile)
-            for path, ps, _ in planned:
+            for _, ps, _ in planned:
                 if previous is not None and previous != run_dir:
                     for name in CARRIED:
                         src = previous / ps.name / name
                         if src.is_file():
                             (run_dir / ps.name).mkdir(parents=True, exist_ok=True)
                             shutil.copyfile(src, run_dir / ps.name / name)
-                mine = [s for s in report.stages if s.parameter_set == ps.name]
-                report.rows += self._run_set(path, ps, run_dir, mine)
-                self._export_client_id(ps, run_dir / ps.name, removed=teardown)
-        except KeyboardInterrupt as exc:
+            self._run_sets(planned, run_dir, report, results, teardown=teardown)
+        except KeyboardInterrupt:
             report.interrupted = True
-            if isinstance(exc, _Interrupted):
-                report.rows += exc.rows
         finally:
             with _no_sigint():
+                self._stop.set()
                 _kill_kernels(self._launched)
                 sandbox.stop_if_started()
+        # rows grouped by set, in the order the sets were given (whatever order they ran in)
+        for _, ps, _ in planned:
+            report.rows += results.get(ps.name, [])
         with _no_sigint():
             report.rows += self._skipped_rows(report)
             report.seconds = time.perf_counter() - t0
@@ -467,6 +592,56 @@ class Runner:
                 stages=[s.as_dict() for s in report.stages],
             )
         return report
+
+    def _run_sets(
+        self,
+        planned: list[tuple[Path, ParameterSet, list[str]]],
+        run_dir: Path,
+        report: RunReport,
+        results: dict[str, list[dict[str, Any]]],
+        *,
+        teardown: bool,
+    ) -> None:
+        """Run the sets on ``self.jobs`` worker threads; each set's stages in order.
+
+        A set's rows land in ``results[set]`` when it ends (failed or not: one set's
+        failure does not stop the others). Ctrl-C arrives here, in the main thread: every
+        worker is told to stop, the running kernels are killed, and the workers' rows so
+        far are collected before KeyboardInterrupt goes on up.
+        """
+
+        def work(path: Path, ps: ParameterSet) -> None:
+            mine = [s for s in report.stages if s.parameter_set == ps.name]
+            rows: list[dict[str, Any]] = []
+            try:
+                self._run_set(path, ps, run_dir, mine, rows)
+            finally:
+                results[ps.name] = rows
+            if not self._stop.is_set():
+                with self._env_lock:
+                    self._export_client_id(ps, run_dir / ps.name, removed=teardown)
+
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="oktalab-set")
+        futures = [pool.submit(work, path, ps) for path, ps, _ in planned]
+        try:
+            pending = set(futures)
+            while pending:  # a timeout, so that Ctrl-C is seen at once in the main thread
+                _, pending = wait(pending, timeout=0.2)
+        except KeyboardInterrupt:
+            with _no_sigint():
+                self._stop.set()
+                for f in futures:
+                    f.cancel()  # sets not started yet: their stages are skipped
+                _kill_kernels(self._launched)
+                wait(futures, timeout=60)
+                _kill_kernels(self._launched)
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        for f in futures:
+            exc = f.exception()
+            if exc is not None:
+                raise exc
 
     def _skipped_rows(self, report: RunReport) -> list[dict[str, Any]]:
         """A row for each stage that never ran (after a failure or Ctrl-C), saying why."""
@@ -544,21 +719,37 @@ class Runner:
         os.replace(tmp, envfile)
 
     def _kernel_env(self, ps: ParameterSet, set_dir: Path) -> dict[str, str]:
+        """What one set's kernels get on top of this process's environment (never a
+        parameter: the sandbox's credentials come from its ``sandbox.env``)."""
         env = {
             "OKTALAB_RUN_DIR": str(set_dir),
             "OKTALAB_SANDBOX_DIR": str(self.sandbox_state_dir),
             "OKTALAB_HOME": os.environ.get("OKTALAB_HOME") or str(self.sandbox_state_dir.parent),
         }
+        if self._budget_dir is not None:
+            env["OKTALAB_RATE_BUDGET_DIR"] = str(self._budget_dir)
         if ps.target == "sandbox":
             envfile = self.sandbox_state_dir / "sandbox.env"
             if envfile.is_file():
-                for k, v in read_env_file(envfile).items():
+                with self._env_lock:
+                    values = read_env_file(envfile)
+                for k, v in values.items():
                     env.setdefault(k, v)
         return env
 
     def _run_set(
-        self, path: Path, ps: ParameterSet, run_root: Path, mine: list[StageRun]
-    ) -> list[dict[str, Any]]:
+        self,
+        path: Path,
+        ps: ParameterSet,
+        run_root: Path,
+        mine: list[StageRun],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        """One set's stages in order, on this thread; its rows are appended to ``rows``.
+
+        A stage that writes a shared object (:mod:`oktalab.shared`) holds that object's
+        lock while it runs. The next stage's kernel starts before this one runs.
+        """
         import papermill as pm
 
         run_dir = run_root / ps.name
@@ -566,47 +757,60 @@ class Runner:
         for old in (run_dir / "rows").glob("*.json"):
             old.unlink()
         nb_dir = notebooks_dir()
-        rows: list[dict[str, Any]] = []
-        sock_dir = tempfile.mkdtemp(prefix="oktalab-kernels-")
-        saved = dict(os.environ)
-        os.environ.update(self._kernel_env(ps, run_dir))
+        kernels = KernelPipeline(
+            kernel_name=self.kernel_name,
+            cwd=nb_dir,
+            env=self._kernel_env(ps, run_dir),
+            log_path=run_dir / "kernels.log",
+            launched=self._launched,
+        )
         try:
+            ahead = kernels.start(mine[0].stage) if mine and not self._stop.is_set() else None
             for i, sr in enumerate(mine):
                 stage = sr.stage
-                self.progress("start", sr, self._total)
-                t0 = time.perf_counter()
-                error = None
-                try:
-                    pm.execute_notebook(
-                        str(nb_dir / NOTEBOOKS[stage]),
-                        str(run_dir / NOTEBOOKS[stage]),
-                        parameters={"parameter_file": str(path), "run_dir": str(run_dir)},
-                        cwd=str(nb_dir),
-                        kernel_name=self.kernel_name,
-                        log_output=self.log_output,
-                        progress_bar=False,
-                        execution_timeout=self.stage_timeout,
-                        kernel_manager_class=ipc_kernel_manager(
-                            sock_dir, run_dir / "kernels.log", self._launched
-                        ),
-                    )
-                except KeyboardInterrupt:
+                if self._stop.is_set() or ahead is None:
+                    return
+                km, ahead = ahead, None
+                if i + 1 < len(mine):
+                    ahead = kernels.start(mine[i + 1].stage)
+                keys = self._keys.get((ps.name, stage), [])
+
+                def waiting(key: str, sr: StageRun = sr) -> None:
+                    sr.detail = f"waiting for {key}"
+                    self.progress("wait", sr, self._total)
+                    sr.detail = ""
+
+                with self._locks.hold(keys, stop=self._stop, on_wait=waiting) as held:
+                    if not held:
+                        return
+                    self.progress("start", sr, self._total)
+                    t0 = time.perf_counter()
+                    sr.started = t0 - self._t0
+                    error = None
+                    try:
+                        pm.execute_notebook(
+                            str(nb_dir / NOTEBOOKS[stage]),
+                            str(run_dir / NOTEBOOKS[stage]),
+                            parameters={"parameter_file": str(path), "run_dir": str(run_dir)},
+                            kernel_name=self.kernel_name,
+                            log_output=self.log_output,
+                            progress_bar=False,
+                            execution_timeout=self.stage_timeout,
+                            km=km,
+                        )
+                    except Exception as exc:  # papermill wraps cell errors; keep the short form
+                        error = getattr(exc, "evalue", None) or f"{type(exc).__name__}: {exc}"
                     sr.seconds = time.perf_counter() - t0
+                kernels.retire(km)
+                if self._stop.is_set():  # Ctrl-C: the kernel was killed under the stage
                     sr.detail = f"interrupted (Ctrl-C) after {sr.seconds:.1f} s"
-                    with _no_sigint():
-                        _kill_kernels(self._launched)
-                        partial = read_rows(run_dir / "rows" / f"{stage}.json")
-                        rows += partial
-                        if not partial:
-                            rows.append(
-                                _notebook_row(ps.name, stage, "checked", "skipped", sr.detail)
-                            )
-                        self.progress("end", sr, self._total)
-                    raise _Interrupted(rows) from None
-                except Exception as exc:  # papermill wraps cell errors; keep the short form
-                    error = getattr(exc, "evalue", None) or f"{type(exc).__name__}: {exc}"
-                self._launched.clear()
-                sr.seconds = time.perf_counter() - t0
+                    partial = read_rows(run_dir / "rows" / f"{stage}.json")
+                    rows += partial
+                    if not partial:
+                        rows.append(_notebook_row(ps.name, stage, "checked", "skipped", sr.detail))
+                    sr.status = stage_status(partial) if partial else "skipped"
+                    self.progress("end", sr, self._total)
+                    return
                 stage_rows = read_rows(run_dir / "rows" / f"{stage}.json")
                 if error and not any(r["status"] == "failed" for r in stage_rows):
                     stage_rows.append(
@@ -622,20 +826,9 @@ class Runner:
                 if error and stage != "teardown":
                     for later in mine[i + 1 :]:
                         later.detail = f"not run: stage {stage!r} failed"
-                    break
+                    return
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            shutil.rmtree(sock_dir, ignore_errors=True)
-        return rows
-
-
-class _Interrupted(KeyboardInterrupt):
-    """Ctrl-C inside a set: carries the rows that set produced so far."""
-
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        super().__init__()
-        self.rows = rows
+            kernels.close()
 
 
 def _notebook_row(

@@ -124,3 +124,46 @@ def test_ctrl_c_while_the_sandbox_starts_stops_it(tmp_path: Path) -> None:
     _, rows, _ = _finish(proc, tmp_path)
     assert rows and all(r["status"] == "skipped" for r in rows)
     assert _gone(pid), "the sandbox started by the interrupted run is orphaned"
+
+
+def test_ctrl_c_with_two_sets_at_once_stops_every_kernel(tmp_path: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES) and k != "KUBECONFIG"
+    }
+    env["OKTALAB_HOME"] = str(tmp_path / "home")
+    portal = ROOT / "parameters" / "sandbox-portal.yaml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oktalab", "run", str(PARAMS), str(portal), "--jobs", "2"]
+        + ["--state-dir", str(tmp_path / "sb")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    started: set[str] = set()
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.rstrip().endswith("started"):
+            started.add(line.split()[0])
+        if len(started) == 2:
+            break
+    else:
+        pytest.fail("both sets never had a stage running: " + "".join(seen))
+    sandbox_pid = int((tmp_path / "sb" / "sandbox.pid").read_text())
+    marker = f"OKTALAB_RUN_DIR={tmp_path}"
+    assert len(_processes_with(marker)) >= 2, "two sets running, yet fewer than two kernels"
+    proc.send_signal(signal.SIGINT)
+    _, rows, run_dir = _finish(proc, tmp_path)
+    assert {r["parameter_set"] for r in rows} == {"guide1-sandbox", "guide2-sandbox"}
+    assert not [r for r in rows if r["status"] == "failed"], rows  # interrupted, not failed
+    assert any(r["status"] == "skipped" and "interrupted" in r["detail"] for r in rows), rows
+    assert _gone(sandbox_pid), "the sandbox this run started is still running"
+    deadline = time.monotonic() + 15
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_with(marker), "a stage kernel outlived the run"
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["interrupted"] is True
