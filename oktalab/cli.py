@@ -95,11 +95,19 @@ def _adopt_args(args: argparse.Namespace) -> None:
         os.environ[ADOPT_ENV] = json.dumps(merged)
 
 
+def _inputs(args: argparse.Namespace) -> list[str | Path]:
+    """The parameter files, folders and batch files named; the packaged sandbox sets when
+    nothing is named (neither files nor ``--template``/``--table``)."""
+    if args.params or args.template or args.table:
+        return list(args.params)
+    return list(default_parameter_files())
+
+
 def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
     from .runner import Runner
 
     _adopt_args(args)
-    files: list[str | Path] = list(args.params) or list(default_parameter_files())
+    files = _inputs(args)
     stages = (
         [s.strip() for s in args.stages.split(",") if s.strip()]
         if getattr(args, "stages", None)
@@ -112,6 +120,8 @@ def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
         log_output=args.verbose,
         progress=progress,
         jobs=args.jobs,
+        template=args.template,
+        table=args.table,
     )
     try:
         report = runner.run(files, stages=stages, teardown=teardown)
@@ -140,7 +150,9 @@ def _cmd_mode(args: argparse.Namespace) -> int:
     _adopt_args(args)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     report = run_mode(
-        list(args.params) or list(default_parameter_files()),
+        _inputs(args),
+        template=args.template,
+        table=args.table,
         mode=args.command,
         out_dir=args.out or f"runs/{args.command}",
         state_from=getattr(args, "state_from", "runs/latest"),
@@ -361,7 +373,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("params", nargs="*", help=f"parameter files (default: {DEFAULT_PARAMS})")
+        p.add_argument(
+            "params",
+            nargs="*",
+            help="parameter files, folders of them, or batch files (one YAML file naming "
+            f"several sets, or a template + table) (default: {DEFAULT_PARAMS})",
+        )
+        p.add_argument(
+            "--template",
+            metavar="FILE",
+            help="a parameter file whose values each --table row replaces (one set per row)",
+        )
+        p.add_argument(
+            "--table",
+            metavar="FILE",
+            help="CSV (header: field paths such as name,app.label) or YAML list of per-set values",
+        )
         p.add_argument(
             "--out",
             default=None,

@@ -49,6 +49,8 @@ def run_mode(
     state_from: str | Path = "runs/latest",
     sandbox_state_dir: str | Path | None = None,
     stages: list[str] | None = None,
+    template: str | Path | None = None,
+    table: str | Path | None = None,
 ) -> RunReport:
     """Run every parameter set's stages in ``mode``; write results into ``out_dir``.
 
@@ -57,7 +59,9 @@ def run_mode(
     read from the server. Raises :class:`~oktalab.errors.ParameterError` before any call when
     a parameter file is invalid.
     """
-    runner = Runner(out_dir=out_dir, sandbox_state_dir=sandbox_state_dir)
+    runner = Runner(
+        out_dir=out_dir, sandbox_state_dir=sandbox_state_dir, template=template, table=table
+    )
     sets = runner.load(files)
     sandbox = SandboxProcess(runner.sandbox_state_dir)
     report = RunReport()

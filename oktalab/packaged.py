@@ -70,10 +70,22 @@ def default_parameter_files() -> list[Path]:
     return [folder / name for name in DEFAULT_SETS]
 
 
+#: Sub-folders of the packaged parameters: the batch example (template, table, batch file).
+_PARAMETER_SUBDIRS = {"batch": (".yaml", ".yml", ".csv")}
+
+
 def data_files(name: Literal["notebooks", "parameters"]) -> list[Path]:
-    """The packaged notebooks or parameter files (no ``__init__.py``, no caches), sorted."""
+    """The packaged notebooks or parameter files (no ``__init__.py``, no caches), sorted;
+    the parameters' ``batch/`` example folder included."""
     folder = notebooks_dir() if name == "notebooks" else parameters_dir()
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _DATA_SUFFIXES[name])
+    out = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _DATA_SUFFIXES[name])
+    if name == "parameters":
+        for sub, suffixes in _PARAMETER_SUBDIRS.items():
+            if (folder / sub).is_dir():
+                out += sorted(
+                    p for p in (folder / sub).iterdir() if p.is_file() and p.suffix in suffixes
+                )
+    return out
 
 
 @dataclass(frozen=True)
@@ -96,8 +108,9 @@ def init_lab(dest: str | Path, *, force: bool = False) -> list[Copied]:
     plan: list[tuple[Path, Path, Copied]] = []
     names: tuple[Literal["notebooks", "parameters"], ...] = ("notebooks", "parameters")
     for name in names:
+        base = notebooks_dir() if name == "notebooks" else parameters_dir()
         for src in data_files(name):
-            target = root / name / src.name
+            target = root / name / src.relative_to(base)
             if not target.exists():
                 action = "created"
             elif target.is_file() and filecmp.cmp(src, target, shallow=False):

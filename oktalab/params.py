@@ -1105,9 +1105,15 @@ def load_parameters(path: str | Path, overrides: dict[str, Any] | None = None) -
         data = {}
     if overrides:
         data = _merge(data, overrides)
+    return parse_parameters(with_adopt_env(data), source=str(p))
+
+
+def with_adopt_env(data: Any) -> Any:
+    """``data`` with ``$OKTALAB_ADOPT`` (``oktalab run --adopt``, a JSON list) added to its
+    ``adopt`` list, as every parameter set is loaded."""
     extra = adopt_from_env()
     if extra and isinstance(data, dict):
         current = data.get("adopt") or []
         if isinstance(current, list):
             data = {**data, "adopt": current + [e for e in extra if e not in current]}
-    return parse_parameters(data, source=str(p))
+    return data

@@ -11,6 +11,7 @@ reports are still written, the rest ``skipped``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import json
@@ -30,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .batch import expand, generated_yaml
 from .errors import ParameterError, SandboxError
 from .packaged import missing_requirements, notebooks_dir, require_extra
-from .params import GUIDE_STAGES, ParameterSet, load_parameters
+from .params import GUIDE_STAGES, ParameterSet
 from .results import read_rows, stage_status, write_reports
 from .settings import read_env_file, sandbox_dir
 from .shared import KeyLocks, shared_keys
@@ -444,8 +446,14 @@ class Runner:
         stage_timeout: int = 600,
         progress: ProgressHook | None = None,
         jobs: int | None = None,
+        template: str | Path | None = None,
+        table: str | Path | None = None,
     ) -> None:
         self.jobs = max(1, jobs) if jobs else default_jobs()
+        self.template = template
+        self.table = table
+        self.sources: dict[str, str] = {}
+        self._generated: Path | None = None
         self.out_dir = Path(out_dir).resolve() if out_dir else None
         self.runs_root = Path(runs_root).resolve()
         self.sandbox_state_dir = (
@@ -476,25 +484,44 @@ class Runner:
             raise ParameterError([("--out", f"{existing} is not writable")])
 
     def load(self, files: list[str | Path]) -> list[tuple[Path, ParameterSet]]:
-        """Validate every file first, so a typo in the last one stops the run before any call."""
-        sets: list[tuple[Path, ParameterSet]] = []
-        problems: list[str] = []
-        errors: list[ParameterError] = []
-        for f in files:
-            try:
-                sets.append((Path(f).resolve(), load_parameters(f)))
-            except ParameterError as exc:
-                problems.append(str(exc))
-                errors.append(exc)
-        if len(errors) == 1 and len(problems) == 1:
-            raise errors[0]
-        names = [ps.name for _, ps in sets]
+        """Validate every set first (files, folders, batch files, ``template`` + ``table``
+        rows: :func:`oktalab.batch.expand`), so a typo in the last one stops the run before
+        any call. A set without a file of its own (a table row, an inline set) is written
+        to a private temporary file here and into its run folder when the run starts."""
+        inputs = expand(files, template=self.template, table=self.table)
+        names = [si.params.name for si in inputs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            problems.append(f"parameter-set names must be unique in one run; repeated: {dupes}")
-        if problems:
-            raise ParameterError([("", p) for p in problems])
+            where = {n: ", ".join(si.source for si in inputs if si.params.name == n) for n in dupes}
+            raise ParameterError(
+                [
+                    ("name", f"parameter-set names must be unique in one run; {n!r} in {w}")
+                    for n, w in where.items()
+                ]
+            )
+        self.sources = {si.params.name: si.source for si in inputs}
+        sets: list[tuple[Path, ParameterSet]] = []
+        for si in inputs:
+            if si.path is not None:
+                sets.append((si.path.resolve(), si.params))
+                continue
+            if self._generated is None:
+                self._generated = Path(tempfile.mkdtemp(prefix="oktalab-sets-"))
+                atexit.register(shutil.rmtree, self._generated, True)
+            f = self._generated / f"{si.params.name}.yaml"
+            f.write_text(generated_yaml(si))
+            sets.append((f, si.params))
         return sets
+
+    def _place(self, path: Path, ps: ParameterSet, run_dir: Path) -> Path:
+        """A generated set's file, copied into its run folder (the notebooks read it there,
+        and the run folder shows what ran)."""
+        if self._generated is None or path.parent != self._generated:
+            return path
+        dest = run_dir / ps.name / "parameters.yaml"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        return dest
 
     def plan(
         self, files: list[str | Path], *, stages: list[str] | None = None, teardown: bool = False
@@ -543,6 +570,7 @@ class Runner:
         started = dt.datetime.now(dt.UTC)
         t0 = time.perf_counter()
         run_dir, previous = self._prepare_dir(command)
+        planned = [(self._place(p, ps, run_dir), ps, wanted) for p, ps, wanted in planned]
         report = RunReport(run_dir=run_dir)
         report.stages = [
             StageRun(ps.name, s, NOTEBOOKS[s]) for _, ps, wanted in planned for s in wanted
@@ -682,7 +710,13 @@ class Runner:
             "gloo_release": env.get("OKTALAB_GLOO_VERSION")
             or os.environ.get("OKTALAB_GLOO_VERSION", ""),
             "sets": [
-                {"name": ps.name, "guide": ps.guide, "target": ps.target, "file": str(p)}
+                {
+                    "name": ps.name,
+                    "guide": ps.guide,
+                    "target": ps.target,
+                    "file": str(p),
+                    "source": self.sources.get(ps.name, str(p)),
+                }
                 for p, ps, _ in planned
             ],
             "counts": report.counts(),
