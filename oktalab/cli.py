@@ -122,6 +122,7 @@ def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
         jobs=args.jobs,
         template=args.template,
         table=args.table,
+        lean_imports=True,  # this process is ours: see runner.preload_papermill
     )
     try:
         report = runner.run(files, stages=stages, teardown=teardown)

@@ -183,6 +183,20 @@ class KernelPipeline:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
+def preload_papermill(*, lean: bool = False) -> None:
+    """Import papermill (seconds on a busy machine) while other work goes on.
+
+    ``lean`` (the ``oktalab`` command's own process only): jsonschema, which nbformat
+    imports, builds an RFC 3987 grammar at import when ``rfc3987_syntax`` is installed
+    (about 1.5 s of CPU), for the ``iri`` format checker; no notebook schema of nbformat
+    uses that format, so the process skips it (jsonschema treats the package as absent).
+    """
+    if lean and "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    with contextlib.suppress(Exception):
+        import papermill  # noqa: F401
+
+
 def _kill_kernels(launched: list[Any]) -> None:
     """Stop kernels left running by an interrupted papermill call (the process, not a request)."""
     for km in list(launched):
@@ -448,7 +462,9 @@ class Runner:
         jobs: int | None = None,
         template: str | Path | None = None,
         table: str | Path | None = None,
+        lean_imports: bool = False,
     ) -> None:
+        self.lean_imports = lean_imports
         self.jobs = max(1, jobs) if jobs else default_jobs()
         self.template = template
         self.table = table
@@ -560,6 +576,11 @@ class Runner:
         """
         command = "teardown" if teardown else "run"
         planned = self.plan(files, stages=stages, teardown=teardown)
+        # papermill's import takes seconds (nbformat -> jsonschema builds an IRI grammar);
+        # do it while the sandbox is checked and the first kernels boot
+        threading.Thread(
+            target=preload_papermill, kwargs={"lean": self.lean_imports}, daemon=True
+        ).start()
         sandbox = SandboxProcess(self.sandbox_state_dir)
         if (
             any(ps.target == "sandbox" for _, ps, _ in planned)
@@ -784,8 +805,6 @@ class Runner:
         A stage that writes a shared object (:mod:`oktalab.shared`) holds that object's
         lock while it runs. The next stage's kernel starts before this one runs.
         """
-        import papermill as pm
-
         run_dir = run_root / ps.name
         run_dir.mkdir(parents=True, exist_ok=True)
         for old in (run_dir / "rows").glob("*.json"):
@@ -800,6 +819,8 @@ class Runner:
         )
         try:
             ahead = kernels.start(mine[0].stage) if mine and not self._stop.is_set() else None
+            import papermill as pm  # after the first kernel's launch: it boots meanwhile
+
             for i, sr in enumerate(mine):
                 stage = sr.stage
                 if self._stop.is_set() or ahead is None:
