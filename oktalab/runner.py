@@ -723,6 +723,7 @@ class Runner:
             "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "seconds": round(report.seconds, 3),
             "interrupted": report.interrupted,
+            "jobs": self.jobs,
             "oktalab": __version__,
             "python": platform.python_version(),
             "platform": platform.platform(),
