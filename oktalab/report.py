@@ -109,7 +109,16 @@ def sequence_svg(mermaid: str) -> str:
 
 
 def render_notebook_html(ipynb: Path) -> Path | None:
-    """``<name>.html`` beside an executed notebook (nbconvert's HTML exporter), or None."""
+    """``<name>.html`` beside an executed notebook (nbconvert's HTML exporter), or None.
+
+    An ``.html`` at least as new as the notebook is kept (the runner renders each notebook
+    in the background as soon as its stage ends, so the report only links it)."""
+    out = ipynb.with_suffix(".html")
+    try:
+        if out.stat().st_mtime_ns >= ipynb.stat().st_mtime_ns:
+            return out
+    except OSError:
+        pass
     try:
         import nbformat
         from nbconvert import HTMLExporter
@@ -120,7 +129,6 @@ def render_notebook_html(ipynb: Path) -> Path | None:
         body, _ = HTMLExporter().from_notebook_node(nb)  # type: ignore[no-untyped-call]
     except Exception:  # a half-written notebook after Ctrl-C: link the .ipynb only
         return None
-    out = ipynb.with_suffix(".html")
     out.write_text(body)
     return out
 

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import platform
+import queue
 import shutil
 import signal
 import subprocess
@@ -37,7 +38,7 @@ from .packaged import missing_requirements, notebooks_dir, require_extra
 from .params import GUIDE_STAGES, ParameterSet
 from .results import read_rows, stage_status, write_reports
 from .settings import read_env_file, sandbox_dir
-from .shared import KeyLocks, shared_keys
+from .shared import KEYS_ENV, LOCK_DIR_ENV, KeyLocks, file_locks, shared_keys
 
 NOTEBOOKS = {
     "okta_app": "01_okta_app.ipynb",
@@ -88,8 +89,9 @@ def ipc_kernel_manager(
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> Any:
             if launched is not None:
                 launched.append(self)
-            if env:
-                kw["env"] = {**kw.get("env", os.environ), **env}
+            own = {**(env or {}), **self.__dict__.get("oktalab_env", {})}  # set, then stage
+            if own:
+                kw["env"] = {**kw.get("env", os.environ), **own}
             if log_path is None:
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
             with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
@@ -129,13 +131,16 @@ class KernelPipeline:
         self._retiring: list[Any] = []
         self._live: list[Any] = []
 
-    def start(self, stage: str) -> Any:
+    def start(self, stage: str, env: dict[str, str] | None = None) -> Any:
+        """Launch the kernel for ``stage`` (``env``: this kernel's own variables on top of
+        the set's) and return its manager; the kernel boots in the background."""
         from jupyter_core.utils import run_sync
 
         self._n += 1
         km = self.km_class(
             kernel_name=self.kernel_name, ip=str(Path(self.socket_dir) / f"k{self._n}")
         )
+        km.__dict__["oktalab_env"] = dict(env or {})
         self._live.append(km)
         preload = f"import oktalab.stages.{stage} as _oktalab_preload; del _oktalab_preload"
         run_sync(km.start_kernel)(
@@ -487,6 +492,8 @@ class Runner:
         self._keys: dict[tuple[str, str], list[str]] = {}
         self._env_lock = threading.Lock()  # sandbox.env is read-modified-written
         self._budget_dir: Path | None = None
+        self._lock_dir: Path | None = None
+        self._rendering: queue.Queue[Path | None] = queue.Queue()
         self._t0 = time.perf_counter()
 
     def check_out_dir(self) -> None:
@@ -602,8 +609,10 @@ class Runner:
         self._keys = shared_keys((ps, wanted) for _, ps, wanted in planned)
         # one folder per run for the shared Okta rate-limit budget (every kernel gets its path)
         self._budget_dir = run_dir / ".ratelimit"
-        self._budget_dir.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self._budget_dir, 0o700)
+        self._lock_dir = run_dir / ".locks"  # one lock file per shared-object key
+        for d in (self._budget_dir, self._lock_dir):
+            d.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(d, 0o700)
         results: dict[str, list[dict[str, Any]]] = {}
         try:
             if any(ps.target == "sandbox" for _, ps, _ in planned):
@@ -670,6 +679,8 @@ class Runner:
                 with self._env_lock:
                     self._export_client_id(ps, run_dir / ps.name, removed=teardown)
 
+        renderer = threading.Thread(target=self._render_notebooks, daemon=True)
+        renderer.start()
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="oktalab-set")
         futures = [pool.submit(work, path, ps) for path, ps, _ in planned]
         try:
@@ -687,10 +698,25 @@ class Runner:
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            self._rendering.put(None)
+            if not self._stop.is_set():
+                renderer.join(timeout=600)  # what it has not rendered, the report renders
         for f in futures:
             exc = f.exception()
             if exc is not None:
                 raise exc
+
+    def _render_notebooks(self) -> None:
+        """Render executed notebooks to HTML as their stages end (queued by the workers),
+        while other stages run; the report then only links them."""
+        from .report import render_notebook_html
+
+        while True:
+            ipynb = self._rendering.get()
+            if ipynb is None or self._stop.is_set():
+                return
+            with contextlib.suppress(Exception):
+                render_notebook_html(ipynb)
 
     def _skipped_rows(self, report: RunReport) -> list[dict[str, Any]]:
         """A row for each stage that never ran (after a failure or Ctrl-C), saying why."""
@@ -810,6 +836,7 @@ class Runner:
         run_dir.mkdir(parents=True, exist_ok=True)
         for old in (run_dir / "rows").glob("*.json"):
             old.unlink()
+        (run_dir / "locks.json").unlink(missing_ok=True)
         nb_dir = notebooks_dir()
         kernels = KernelPipeline(
             kernel_name=self.kernel_name,
@@ -819,7 +846,16 @@ class Runner:
             launched=self._launched,
         )
         try:
-            ahead = kernels.start(mine[0].stage) if mine and not self._stop.is_set() else None
+
+            def launch(stage: str) -> Any:
+                keys = self._keys.get((ps.name, stage), [])
+                if not keys or not file_locks():
+                    return kernels.start(stage)
+                return kernels.start(
+                    stage, {LOCK_DIR_ENV: str(self._lock_dir), KEYS_ENV: json.dumps(keys)}
+                )
+
+            ahead = launch(mine[0].stage) if mine and not self._stop.is_set() else None
             import papermill as pm  # after the first kernel's launch: it boots meanwhile
 
             for i, sr in enumerate(mine):
@@ -828,8 +864,10 @@ class Runner:
                     return
                 km, ahead = ahead, None
                 if i + 1 < len(mine):
-                    ahead = kernels.start(mine[i + 1].stage)
-                keys = self._keys.get((ps.name, stage), [])
+                    ahead = launch(mine[i + 1].stage)
+                # the stage locks its keys itself, around its writes only (flock); without
+                # flock the runner holds them around the whole notebook
+                keys = [] if file_locks() else self._keys.get((ps.name, stage), [])
 
                 def waiting(key: str, sr: StageRun = sr) -> None:
                     sr.detail = f"waiting for {key}"
@@ -858,6 +896,8 @@ class Runner:
                         error = getattr(exc, "evalue", None) or f"{type(exc).__name__}: {exc}"
                     sr.seconds = time.perf_counter() - t0
                 kernels.retire(km)
+                if not self._stop.is_set():
+                    self._rendering.put(run_dir / NOTEBOOKS[stage])
                 if self._stop.is_set():  # Ctrl-C: the kernel was killed under the stage
                     sr.detail = f"interrupted (Ctrl-C) after {sr.seconds:.1f} s"
                     partial = read_rows(run_dir / "rows" / f"{stage}.json")

@@ -18,15 +18,45 @@ Only keys that two or more sets of the batch hold become locks (:func:`shared_ke
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: the runner holds the locks around the whole stage instead
+    fcntl = None  # type: ignore[assignment]
 
 from . import gloo
 from .params import GUIDE_STAGES, ParameterSet
 
-__all__ = ["KeyLocks", "shared_keys", "stage_objects"]
+__all__ = [
+    "KEYS_ENV",
+    "LOCK_DIR_ENV",
+    "KeyLocks",
+    "file_locks",
+    "holding",
+    "shared_keys",
+    "stage_objects",
+]
+
+#: Set by the runner in a stage's kernel: the folder of the run's lock files, and the
+#: shared-object keys (a JSON list) that this stage must hold while it writes.
+LOCK_DIR_ENV = "OKTALAB_LOCK_DIR"
+KEYS_ENV = "OKTALAB_SHARED_KEYS"
+
+
+def file_locks() -> bool:
+    """Whether stages lock in their own kernel (``flock``, POSIX); else the runner holds
+    the keys around the whole stage."""
+    return fcntl is not None
+
 
 # placeholders for values that only exist after a call (ids, endpoints, secrets): the
 # builders below only need them to produce a manifest whose kind/namespace/name we read
@@ -210,3 +240,56 @@ class KeyLocks:
         finally:
             for lock in reversed(held):
                 lock.release()
+
+
+@contextlib.contextmanager
+def holding(run_dir: Path, stage: str) -> Iterator[dict[str, Any]]:
+    """In a stage's kernel: hold the runner-named keys (``$OKTALAB_SHARED_KEYS``) while the
+    stage runs its writes, one ``flock`` per key on ``$OKTALAB_LOCK_DIR/<sha256>.lock``.
+
+    Only the stage function runs under the locks, not the kernel's start, the notebook's
+    other cells or papermill's bookkeeping, so two sets' stages on one object overlap in
+    everything but their writes. The kernel's exit (Ctrl-C kills it) releases them. Yields
+    ``{"keys": [...], "waited": s, "held": s}`` (filled when the block ends) and appends
+    the interval to ``run_dir/locks.json`` (epoch seconds) for the report and the tests.
+    """
+    info: dict[str, Any] = {"keys": [], "waited": 0.0, "held": 0.0}
+    lock_dir = os.environ.get(LOCK_DIR_ENV)
+    try:
+        keys = sorted(json.loads(os.environ.get(KEYS_ENV) or "[]"))
+    except ValueError:
+        keys = []
+    if not lock_dir or not keys or fcntl is None:
+        yield info
+        return
+    info["keys"] = keys
+    fds: list[int] = []
+    t0 = time.time()
+    acquired: float | None = None
+    try:
+        for key in keys:
+            name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock"
+            fd = os.open(Path(lock_dir) / name, os.O_RDWR | os.O_CREAT, 0o600)
+            fds.append(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        acquired = time.time()
+        info["waited"] = acquired - t0
+        yield info
+    finally:
+        released = time.time()
+        for fd in reversed(fds):
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        if acquired is not None:
+            info["held"] = released - acquired
+            log = run_dir / "locks.json"
+            try:
+                entries = json.loads(log.read_text()) if log.is_file() else []
+            except ValueError:
+                entries = []
+            entries.append(
+                {"stage": stage, "keys": keys, "acquired": acquired, "released": released}
+            )
+            with contextlib.suppress(OSError):
+                log.write_text(json.dumps(entries, indent=1))

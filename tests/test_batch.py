@@ -1,8 +1,9 @@
 """Batch runs (`oktalab run --jobs N`): parameter sets at once against the session sandbox.
 
 Real papermill runs of the stage notebooks, no mocks. Ordering, not timing, is asserted:
-``run.json`` records when each stage started and how long it took, so the tests can tell
-that two sets' stages overlapped and that two stages writing one shared object did not.
+``run.json`` records when each stage started and how long it took, and each set's
+``locks.json`` when a stage held its shared-object locks, so the tests can tell that two
+sets' stages overlapped and that two stages writing one shared object did not write at once.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def _spans(run_dir: Path) -> dict[tuple[str, str], tuple[float, float]]:
     }
 
 
+def _held(set_dir: Path, stage: str) -> tuple[float, float]:
+    """When the stage held its shared-object locks (epoch seconds, from its kernel)."""
+    (entry,) = [e for e in json.loads((set_dir / "locks.json").read_text()) if e["stage"] == stage]
+    return entry["acquired"], entry["released"]
+
+
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
@@ -97,7 +104,14 @@ def test_jobs_run_sets_at_once_and_a_failed_set_stops_only_itself(
     firsts = [spans[(s, "okta_app")] for s in ("batch-a", "batch-b", "batch-bad")]
     assert any(_overlap(x, y) for i, x in enumerate(firsts) for y in firsts[i + 1 :]), spans
     # both write the claims of the default authorization server: never at the same time
-    assert not _overlap(spans[("batch-a", "claims")], spans[("batch-b", "claims")]), spans
+    held = {n: _held(out / n, "claims") for n in ("batch-a", "batch-b")}
+    assert not _overlap(held["batch-a"], held["batch-b"]), held
+    locks = [r for r in rows if r["kind"] == "Lock"]
+    assert [(r["parameter_set"], r["stage"]) for r in locks] == [
+        ("batch-a", "claims"),
+        ("batch-b", "claims"),
+    ]
+    assert all(r["name"] == "okta/authorization-server/default" for r in locks)
 
     one = tmp_path / "jobs1"
     code1, rows1, output1 = run_cli(sandbox, "run", str(batch), "--out", str(one), "-j", "1")

@@ -18,6 +18,7 @@ from ..errors import OktalabError, ParameterError, StageFailed
 from ..params import ALL_STAGES, ParameterSet, load_parameters
 from ..results import StageResult, write_rows
 from ..settings import Environment
+from ..shared import holding
 from .context import Context, Mode
 
 __all__ = ["STAGES", "Context", "Mode", "run_stage"]
@@ -61,7 +62,18 @@ def run_stage(
 
     try:
         if mode in getattr(module, "MODES", ("apply",)):
-            module.run(ctx, result)
+            with holding(rd, stage) as lock:  # objects other sets of this batch write too
+                module.run(ctx, result)
+            if lock["keys"]:
+                result.add(
+                    "shared objects",
+                    "Lock",
+                    ", ".join(lock["keys"]),
+                    "checked",
+                    detail=f"written by other sets too: held {lock['held']:.2f} s, "
+                    f"after waiting {lock['waited']:.2f} s",
+                    seconds=lock["waited"] + lock["held"],
+                )
         else:
             result.add(
                 "stage", "Stage", stage, "checked", "skipped", f"this stage has no {mode} mode yet"
