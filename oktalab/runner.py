@@ -673,6 +673,9 @@ class Runner:
             rows: list[dict[str, Any]] = []
             try:
                 self._run_set(path, ps, run_dir, mine, rows)
+            except Exception as exc:  # e.g. the kernel could not be launched: this set fails
+                if not self._stop.is_set():
+                    self._set_failed(ps, mine, rows, f"{type(exc).__name__}: {exc}")
             finally:
                 results[ps.name] = rows
             if not self._stop.is_set():
@@ -705,6 +708,20 @@ class Runner:
             exc = f.exception()
             if exc is not None:
                 raise exc
+
+    def _set_failed(
+        self, ps: ParameterSet, mine: list[StageRun], rows: list[dict[str, Any]], error: str
+    ) -> None:
+        """A failed row for the stage that was starting when the set broke off."""
+        done = {r["stage"] for r in rows}
+        pending = [s for s in mine if s.stage not in done]
+        if not pending:
+            return
+        sr = pending[0]
+        sr.status, sr.detail = "failed", error[:300]
+        rows.append(_notebook_row(ps.name, sr.stage, "checked", "failed", sr.detail))
+        for later in pending[1:]:
+            later.detail = f"not run: stage {sr.stage!r} failed"
 
     def _render_notebooks(self) -> None:
         """Render executed notebooks to HTML as their stages end (queued by the workers),
