@@ -8,7 +8,11 @@ pyproject.toml cannot combine package discovery with such a mapping, hence this 
 
 from setuptools import find_namespace_packages, setup
 
-DATA_PACKAGES = {"oktalab.notebooks": "notebooks", "oktalab.parameters": "parameters"}
+DATA_PACKAGES = {
+    "oktalab.notebooks": "notebooks",
+    "oktalab.parameters": "parameters",
+    "oktalab.parameters.batch": "parameters/batch",
+}
 
 setup(
     packages=[

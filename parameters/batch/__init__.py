@@ -1,0 +1,1 @@
+"""The batch example (template, table, batch file), shipped as ``oktalab.parameters.batch``."""
