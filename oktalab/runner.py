@@ -142,7 +142,12 @@ class KernelPipeline:
         )
         km.__dict__["oktalab_env"] = dict(env or {})
         self._live.append(km)
-        preload = f"import oktalab.stages.{stage} as _oktalab_preload; del _oktalab_preload"
+        # the stage's module and what the notebook's table display needs (pandas' Styler):
+        # imported while the previous stage runs; no name is left in the namespace
+        preload = (
+            f"import oktalab.stages.{stage} as _oktalab_a, pandas.io.formats.style as _oktalab_b;"
+            " del _oktalab_a, _oktalab_b"
+        )
         run_sync(km.start_kernel)(
             cwd=str(self.cwd),
             extra_arguments=[
