@@ -88,11 +88,12 @@ def _unhandled_429(rows: list[dict[str, Any]]) -> int:
     )
 
 
-def measure(rate_limits: dict[str, int] | None = None) -> list[tuple[str, float, float, float]]:
+def measure(rate_limits: str = "okta-defaults") -> list[tuple[str, float, float, float]]:
     """``[(name, baseline s, measured s, ratio)]``; prints notes (429s, sandbox limits).
 
-    ``rate_limits``: the sandbox's per-family limits for the batch benchmark (Okta's
-    published defaults when the sandbox has them), else the sandbox's own defaults.
+    ``rate_limits``: the sandbox preset for the batch benchmark (``okta-defaults``: the
+    per-minute limits Okta publishes, per endpoint family); the 429s the sandbox answered
+    (``/__sandbox/ratelimits/refused``) and the rows that failed on one are reported.
     """
     from oktalab.packaged import default_parameter_files, parameters_dir
 
@@ -131,30 +132,36 @@ def measure(rate_limits: dict[str, int] | None = None) -> list[tuple[str, float,
                 w.writerow([f"team-{i:02d}", f"Team {i:02d}", f"http://team-{i:02d}.localhost/cb"])
         template = parameters_dir() / "batch" / "team.template.yaml"
         batch = ["--template", str(template), "--table", str(table), *sb]
-        if rate_limits:
-            import httpx
+        import httpx
 
-            from oktalab.settings import read_env_file
+        from oktalab.settings import read_env_file
 
-            senv = read_env_file(state / "sandbox.env")
-            httpx.post(
-                senv["OKTA_ORG_URL"] + "/__sandbox/ratelimits",
-                json=rate_limits,
-                headers={"Authorization": f"SSWS {senv['OKTA_API_TOKEN']}"},
-                timeout=10,
-            ).raise_for_status()
+        senv = read_env_file(state / "sandbox.env")
+        admin = httpx.Client(
+            base_url=senv["OKTA_ORG_URL"],
+            headers={"Authorization": f"SSWS {senv['OKTA_API_TOKEN']}"},
+            timeout=10,
+        )
+        admin.post("/__sandbox/ratelimits", json={"preset": rate_limits}).raise_for_status()
+
+        def refused() -> int:
+            return sum(admin.get("/__sandbox/ratelimits/refused").json().values())
+
         _run([*batch, "--jobs", "4"], env, work, work / "batch-first")
+        r0 = refused()
         one, rows1 = _run([*batch, "--jobs", "1"], env, work, work / "batch-j1")
+        r1 = refused()
         four, rows4 = _run([*batch, "--jobs", "4"], env, work, work / "batch-j4")
+        r4 = refused()
         for rows, what in ((rows1, "--jobs 1"), (rows4, "--jobs 4")):
             bad = [r for r in rows if r["status"] == "failed"]
             if bad:
                 raise RuntimeError(f"batch {what}: {len(bad)} failed row(s): {bad[:2]}")
         results.append((f"batch {SETS} sets (jobs 4/jobs 1)", one, four, four / one))
-        limits = "sandbox defaults" if not rate_limits else json.dumps(rate_limits)
         print(
-            f"batch: unhandled 429s: --jobs 1 {_unhandled_429(rows1)}, --jobs 4 "
-            f"{_unhandled_429(rows4)}; Okta rate limits: {limits}; "
+            f"batch: 429s answered by the sandbox: --jobs 1 {r1 - r0}, --jobs 4 {r4 - r1}; "
+            f"unhandled (rows failed on a 429): --jobs 1 {_unhandled_429(rows1)}, --jobs 4 "
+            f"{_unhandled_429(rows4)}; sandbox rate limits: {rate_limits}; "
             f"{os.cpu_count()} CPUs; speed-up {one / four:.2f}x (target 2.5x)"
         )
     finally:
