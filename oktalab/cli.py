@@ -17,7 +17,7 @@ from . import __version__
 from .errors import ConfigurationError, OktalabError, ParameterError
 from .packaged import DEFAULT_SETS, default_parameter_files, init_lab, require_extra
 from .params import GUIDE_STAGES
-from .results import format_table
+from .results import format_failures, format_table, plural
 from .runner import default_jobs
 
 DEFAULT_PARAMS = " and ".join(DEFAULT_SETS) + " (packaged: both guides on the sandbox)"
@@ -103,6 +103,16 @@ def _inputs(args: argparse.Namespace) -> list[str | Path]:
     return list(default_parameter_files())
 
 
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    """The results table, then each failed row's whole detail (the table cuts long cells)."""
+    print(format_table(rows))
+    print()
+    failures = format_failures(rows)
+    if failures:
+        print(failures)
+        print()
+
+
 def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
     from .runner import Runner
 
@@ -137,10 +147,11 @@ def _cmd_run(args: argparse.Namespace, *, teardown: bool = False) -> int:
             file=sys.stderr,
         )
         return report.exit_code
-    print(format_table(report.rows))
-    print()
-    verdict = "all checks passed" if report.exit_code == 0 else f"{report.failed} row(s) failed"
-    print(f"{len(report.rows)} rows, {verdict} in {report.seconds:.1f} s.")
+    _print_rows(report.rows)
+    verdict = (
+        "all checks passed" if report.exit_code == 0 else f"{plural(report.failed, 'row')} failed"
+    )
+    print(f"{plural(len(report.rows), 'row')}, {verdict} in {report.seconds:.1f} s.")
     print(f"report: {where}")
     return report.exit_code
 
@@ -160,15 +171,15 @@ def _cmd_mode(args: argparse.Namespace) -> int:
         sandbox_state_dir=args.state_dir,
         stages=stages,
     )
-    print(format_table(report.rows))
-    print()
+    _print_rows(report.rows)
     code = exit_code(args.command, report.rows)
     verdict = {
         0: "nothing to change" if args.command == "plan" else "no drift",
         2: "changes planned",
     }
     print(
-        f"{len(report.rows)} rows, {verdict.get(code, f'{report.failed} row(s) failed')}. "
+        f"{plural(len(report.rows), 'row')}, "
+        f"{verdict.get(code, plural(report.failed, 'row') + ' failed')}. "
         f"Reports: {report.paths['json']}, {report.paths['csv']}, {report.paths['html']}"
     )
     return code

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictInt,
     ValidationError,
     field_validator,
@@ -751,6 +752,8 @@ class ParameterSet(_Model):
 
     name: str = Field(description="parameter-set name: output folder, ownership marker")
     guide: Literal["oidc-gateway", "portal-ssr"] = "oidc-gateway"
+    # The file it was read from (load_parameters), for the repair commands rows name.
+    _source_file: str = PrivateAttr(default="")
     target: Literal["sandbox", "external"] = Field(
         "sandbox", description="sandbox = the embedded sandbox"
     )
@@ -813,6 +816,11 @@ class ParameterSet(_Model):
         if problems:
             raise ValueError("; ".join(problems))
         return _unique(v, "adopt entry")
+
+    @property
+    def source_file(self) -> str:
+        """The file :func:`load_parameters` read this set from ("" when built in code)."""
+        return self._source_file
 
     def adopts(self, kind: str, name: str, namespace: str = "") -> bool:
         """Whether the user opted in to adopting this object (``adopt:`` or ``--adopt``).
@@ -1105,7 +1113,9 @@ def load_parameters(path: str | Path, overrides: dict[str, Any] | None = None) -
         data = {}
     if overrides:
         data = _merge(data, overrides)
-    return parse_parameters(with_adopt_env(data), source=str(p))
+    ps = parse_parameters(with_adopt_env(data), source=str(p))
+    ps._source_file = str(p)
+    return ps
 
 
 def with_adopt_env(data: Any) -> Any:

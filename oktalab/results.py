@@ -234,6 +234,34 @@ def format_table(rows: list[dict[str, Any]], width: int = TABLE_WIDTH) -> str:
     return "\n".join(out)
 
 
+def format_failures(rows: list[dict[str, Any]], width: int = TABLE_WIDTH) -> str:
+    """Each failed row's whole ``detail`` (the table cuts long cells), wrapped to ``width``.
+
+    The detail of a failed row is where a stage says what to do (the repair command, the
+    field that differs), so the console never cuts it. Empty when nothing failed.
+    """
+    import textwrap
+
+    failed = [r for r in rows if r.get("status") == "failed"]
+    if not failed:
+        return ""
+    out = [f"failed ({len(failed)}):"]
+    for r in failed:
+        head = f"- {r.get('parameter_set', '')} / {r.get('stage', '')} / {r.get('name', '')}: "
+        detail = " ".join(str(r.get("detail", "")).split())
+        out.append(
+            textwrap.fill(
+                head + detail, width=width, subsequent_indent="  ", break_on_hyphens=False
+            )
+        )
+    return "\n".join(out)
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 # Claim names whose values could be replayed or correlate sessions: shown masked in files.
 MASKED_CLAIM = re.compile(r"secret|token|password|hash|nonce|jti|sid|code", re.I)
 

@@ -173,6 +173,12 @@ def test_verify_with_nothing_made_names_the_stages_to_run_first(
     assert rows[0]["detail"].startswith("run okta_app, claims, extauth, portal_groups first")
     assert "no Okta app labelled 'never-made-spa'" in rows[0]["detail"]
     assert rows[1]["detail"].startswith("run okta_app, claims, registration, portal first")
+    # the notebooks hand run_stage a loaded ParameterSet: the repair still names its file
+    assert f"(oktalab run {files[0]} runs every stage" in rows[0]["detail"]
+    # the console table cuts long details; each failed row follows it whole
+    flat = " ".join(proc.stdout.split())
+    assert "failed (2):" in proc.stdout and " ".join(rows[0]["detail"].split()) in flat
+    assert "2 rows, 2 rows failed" in proc.stdout
     assert "no Portal default/never-made-portal" in rows[1]["detail"]
 
 

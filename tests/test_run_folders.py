@@ -10,7 +10,7 @@ import pytest
 from oktalab_support import ROOT, oktalab_cli
 
 from oktalab.errors import ParameterError
-from oktalab.results import TABLE_WIDTH, format_table
+from oktalab.results import TABLE_WIDTH, format_failures, format_table, plural
 from oktalab.runner import clear_out_dir, latest_run, new_run_dir, point_latest
 
 
@@ -79,6 +79,27 @@ def test_console_table_fits_120_columns() -> None:
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= TABLE_WIDTH
     assert "failed" in lines[2] and "…" in lines[2] and "guide2-sandbox" in lines[2]
+
+
+def test_failed_rows_are_printed_whole_under_the_table() -> None:
+    repair = "run okta_app, claims, extauth first (oktalab run parameters/sandbox.yaml)"
+    row = {
+        "parameter_set": "guide1-sandbox",
+        "stage": "verify",
+        "name": "a-rather-long-object-name-" * 3,
+        "status": "failed",
+        "detail": "no Okta app labelled oktalab-guide1 in this org; " * 4 + repair,
+    }
+    text = format_failures([row, {**row, "status": "ok", "detail": "fine"}])
+    lines = text.splitlines()
+    assert lines[0] == "failed (1):"
+    assert max(len(line) for line in lines) <= TABLE_WIDTH
+    # every word of the detail is there (wrapping only), the repair command last
+    assert " ".join(text.split()).endswith(repair)
+    assert "fine" not in text
+    assert "…" in format_table([row])  # the table alone cuts it
+    assert format_failures([{**row, "status": "ok"}]) == ""
+    assert (plural(1, "row"), plural(2, "row"), plural(0, "row")) == ("1 row", "2 rows", "0 rows")
 
 
 def test_run_help_lists_each_guides_stages() -> None:

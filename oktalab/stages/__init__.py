@@ -53,7 +53,7 @@ def run_stage(
         run_dir=rd,
         env=env or Environment.load(target=ps.target),
         mode=mode,
-        param_file="" if isinstance(params, ParameterSet) else str(params),
+        param_file=ps.source_file if isinstance(params, ParameterSet) else str(params),
     )
     result = StageResult(stage=stage, parameter_set=ps.name)
     module = importlib.import_module(STAGES[stage])
