@@ -10,7 +10,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .. import oidc
-from ..errors import OktaAPIError
 from ..kube import Kube
 from ..okta import OktaClient, PrivateKeyJWT
 from ..params import ParameterSet
@@ -304,38 +303,23 @@ class Context:
 
         ``oktalab run --stages verify`` in a new run folder has no ``state.json``: the app an
         earlier run made is found by the id the ledger (``$OKTALAB_HOME/ledger/<set>.json``)
-        recorded for the label, read from Okta, else by the label through the Okta API.
+        recorded for the label, read from Okta, else by the label through the Okta API
+        (:func:`okta_app.app_of_run`, the lookup every later stage uses).
         Returns where it was found (``"this run"``, ``"the ledger"``, ``"Okta, by label"``)
-        or None when the org has no such app (run ``okta_app`` first). Reads only.
+        or None when the org has no such app (run ``okta_app`` first). Makes no Okta write.
 
         Raises:
             OktaAPIError: Okta refused a read (other than a 404 for a recorded id).
         """
         if self.state.get("app"):
             return "this run"
-        p = self.params.app
-        app: dict[str, Any] | None = None
-        where = "the ledger"
-        for e in self.ledger.items("okta_app", "created", "adopted", "used"):
-            if e["name"] != p.label or not e["key"]:
-                continue
-            try:
-                app = self.okta.get_app(str(e["key"]))
-                break
-            except OktaAPIError as exc:
-                if exc.status != 404:
-                    raise
-        if app is None:
-            app, where = self.okta.find_app(p.label), "Okta, by label"
+        from .okta_app import app_of_run  # okta_app builds on this module
+
+        recorded = self.ledger.recorded_id("okta_app", self.params.app.label)
+        app = app_of_run(self)
         if app is None:
             return None
-        self.state["app"] = {
-            "id": app["id"],
-            "client_id": app["credentials"]["oauthClient"]["client_id"],
-            "label": p.label,
-            "type": p.type,
-        }
-        return where
+        return "the ledger" if app["id"] == recorded else "Okta, by label"
 
     def run_first(self, stages: list[str], why: str) -> str:
         """A row's detail when ``stages`` must run before this one, the instruction first
