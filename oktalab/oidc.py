@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlparse, urlsplit
 import httpx
 import jwt
 
+from . import tls
 from .errors import OktaAPIError, ParameterError, VerificationError
 from .ratelimit import BudgetTransport, budget_for, server_time
 from .settings import Secret
@@ -68,7 +69,7 @@ def discover(
     """
     expected = (expected_issuer or issuer_url(org_url, server_id)).rstrip("/")
     url = issuer_url(org_url, server_id) + "/.well-known/openid-configuration"
-    client = http or httpx.Client(timeout=15)
+    client = http or httpx.Client(timeout=15, verify=tls.context())
     try:
         resp = client.get(url)
     finally:
@@ -104,7 +105,7 @@ def discover(
 
 
 def fetch_jwks(jwks_uri: str, *, http: httpx.Client | None = None) -> Json:
-    client = http or httpx.Client(timeout=15)
+    client = http or httpx.Client(timeout=15, verify=tls.context())
     try:
         resp = client.get(jwks_uri)
     finally:
@@ -225,7 +226,7 @@ def org_pipeline(org_url: str, *, http: httpx.Client | None = None) -> str | Non
     ``getWellknownOrgMetadata``, field ``pipeline``); None when the org does not say.
     """
     url = f"{org_url.rstrip('/')}/.well-known/okta-organization"
-    client = http or httpx.Client(timeout=15)
+    client = http or httpx.Client(timeout=15, verify=tls.context())
     try:
         resp = client.get(url, headers={"Accept": "application/json"})
     finally:
@@ -302,7 +303,9 @@ def headless_login(
     (an MFA factor, a password change …).
     """
     # the org's rate-limit budget: /v1/interact, /idp/idx/* and /v1/token are metered
-    client = http or httpx.Client(timeout=20, transport=BudgetTransport(budget_for(org_url)))
+    client = http or httpx.Client(
+        timeout=20, verify=tls.context(), transport=BudgetTransport(budget_for(org_url))
+    )
     try:
         path = choose_sign_in(org_url, sign_in, http=client)
         verifier, challenge = pkce_pair()
@@ -661,7 +664,9 @@ def client_credentials_valid(
     )
     issuer = urlsplit(metadata.issuer)
     org = f"{issuer.scheme}://{issuer.netloc}"
-    client = http or httpx.Client(timeout=15, transport=BudgetTransport(budget_for(org)))
+    client = http or httpx.Client(
+        timeout=15, verify=tls.context(), transport=BudgetTransport(budget_for(org))
+    )
     try:
         resp = client.post(
             endpoint,

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from . import __version__
+from . import __version__, tls
 from .errors import OktaAPIError, RateLimited
 from .ratelimit import Budget, BudgetTransport, budget_for, server_time
 from .settings import Secret
@@ -168,6 +168,7 @@ class OktaClient:
         self._http = httpx.Client(
             base_url=self.org_url,
             timeout=timeout,
+            verify=tls.context(),
             transport=BudgetTransport(self.budget, transport),
             headers={"Accept": "application/json", "User-Agent": f"oktalab/{__version__}"},
         )

@@ -42,6 +42,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from . import tls
+
 __all__ = [
     "BUDGET_DIR_ENV",
     "Budget",
@@ -319,7 +321,7 @@ class BudgetTransport(httpx.BaseTransport):
 
     def __init__(self, budget: Budget, inner: httpx.BaseTransport | None = None) -> None:
         self.budget = budget
-        self.inner = inner or httpx.HTTPTransport()
+        self.inner = inner or httpx.HTTPTransport(verify=tls.context())
         self._host = urlsplit(budget.org_url).netloc
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -29,11 +30,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import __version__
 from .batch import expand, generated_yaml
 from .errors import ParameterError, SandboxError
+from .forkserver import ForkServer, fork_server_for, split_kernel_argv
 from .packaged import missing_requirements, notebooks_dir, require_extra
 from .params import GUIDE_STAGES, ParameterSet
 from .results import read_rows, stage_status, write_reports
@@ -58,11 +60,73 @@ LATEST = "latest"
 CARRIED = ("state.json",)
 
 
+@functools.cache
+def ready_kernel_client() -> type:
+    """jupyter_client's async kernel client, with a ``wait_for_ready`` that ends when it is
+    ready rather than after timers.
+
+    jupyter_client's own waits for a ``kernel_info_reply``, then for 0.2 s of IOPub (to see
+    that it is connected), then for 0.2 s of IOPub silence (to drop the handshake's status
+    messages): 0.2-0.4 s per kernel whatever its speed, a third of a re-run's wall time. This
+    one asks ``kernel_info`` and reads IOPub up to that request's ``idle`` status, which the
+    kernel publishes after its reply (Jupyter messaging: every request is wrapped in
+    ``busy``/``idle`` on IOPub): once it arrives, IOPub is connected and everything before it
+    is drained. If IOPub was not yet subscribed (ZeroMQ's slow joiner) the status is lost
+    and the request is sent again, as jupyter_client does.
+    """
+    from queue import Empty
+
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+
+    class ReadyKernelClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            while True:
+                msg_id = self.kernel_info()
+                reply = await self._reply_to(msg_id, min(1.0, deadline - time.monotonic()))
+                if reply is not None and await self._idle_after(msg_id):
+                    self._handle_kernel_info_reply(reply)
+                    return
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+        _async_wait_for_ready = wait_for_ready
+
+        async def _reply_to(self, msg_id: str, wait: float) -> dict[str, Any] | None:
+            end = time.monotonic() + max(0.0, wait)
+            while True:
+                try:
+                    msg = await self.shell_channel.get_msg(timeout=max(0.0, end - time.monotonic()))
+                except Empty:
+                    return None
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return msg if msg["msg_type"] == "kernel_info_reply" else None
+
+        async def _idle_after(self, msg_id: str) -> bool:
+            while True:
+                try:
+                    msg = await self.iopub_channel.get_msg(timeout=0.05)
+                except Empty:
+                    return False
+                if (
+                    msg["msg_type"] == "status"
+                    and msg["parent_header"].get("msg_id") == msg_id
+                    and msg["content"].get("execution_state") == "idle"
+                ):
+                    return True
+
+    return ReadyKernelClient
+
+
 def ipc_kernel_manager(
     socket_dir: str,
     log_path: Path | None = None,
     launched: list[Any] | None = None,
     env: dict[str, str] | None = None,
+    forks: ForkServer | None = None,
+    starts: list[str] | None = None,
 ) -> type:
     """Kernels on local IPC sockets instead of plaintext TCP ports (ipykernel's own advice).
 
@@ -73,13 +137,21 @@ def ipc_kernel_manager(
     to ``log_path`` rather than the terminal, so a run prints only its results table. Each
     manager that launched a kernel is appended to ``launched`` so that Ctrl-C can stop it;
     the clients made for it are kept so that their sockets are closed with the kernel.
+    With ``forks``, a kernel is forked from that pre-imported server when its command is
+    the server's interpreter running ``ipykernel_launcher`` (:mod:`oktalab.forkserver`),
+    and launched as its own process otherwise; ``starts`` gets ``"forked"`` or
+    ``"spawned"`` for each kernel.
     """
+    from jupyter_client.asynchronous.client import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum, Unicode
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+    from traitlets import CaselessStrEnum, Type, Unicode
 
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
         ip = Unicode(str(Path(socket_dir) / "kernel"), config=True)
+
+        client_factory = Type(ready_kernel_client(), klass=AsyncKernelClient, config=True)
 
         def client(self, *args: Any, **kwargs: Any) -> Any:
             kc = super().client(*args, **kwargs)
@@ -92,6 +164,24 @@ def ipc_kernel_manager(
             own = {**(env or {}), **self.__dict__.get("oktalab_env", {})}  # set, then stage
             if own:
                 kw["env"] = {**kw.get("env", os.environ), **own}
+            if forks is not None and isinstance(self.provisioner, LocalProvisioner):
+                parts = split_kernel_argv(kernel_cmd)
+                cwd = str(kw.get("cwd") or os.getcwd())
+                proc = None
+                if parts is not None and parts[0] == forks.interpreter:
+                    env_ = {**kw.get("env", os.environ), "JPY_PARENT_PID": str(os.getpid())}
+                    out = str(log_path) if log_path is not None else None
+                    proc = forks.spawn(parts[1], env=env_, cwd=cwd, log=out)
+                if proc is not None:  # what LocalProvisioner.launch_kernel records
+                    prov = self.provisioner
+                    prov.process = cast(Any, proc)  # Popen's surface: poll, wait, kill, signal
+                    prov.pid, prov.pgid, prov.cwd = proc.pid, proc.pid, cwd
+                    self._reconcile_connection_info(prov.connection_info)
+                    if starts is not None:
+                        starts.append("forked")
+                    return
+            if starts is not None:
+                starts.append("spawned")
             if log_path is None:
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
             with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
@@ -122,11 +212,13 @@ class KernelPipeline:
         env: dict[str, str],
         log_path: Path | None,
         launched: list[Any],
+        forks: ForkServer | None = None,
+        starts: list[str] | None = None,
     ) -> None:
         self.kernel_name = kernel_name
         self.cwd = cwd
         self.socket_dir = tempfile.mkdtemp(prefix="oktalab-kernels-")
-        self.km_class = ipc_kernel_manager(self.socket_dir, log_path, launched, env)
+        self.km_class = ipc_kernel_manager(self.socket_dir, log_path, launched, env, forks, starts)
         self._n = 0
         self._retiring: list[Any] = []
         self._live: list[Any] = []
@@ -490,6 +582,8 @@ class Runner:
         self.stage_timeout = stage_timeout
         self.progress = progress or (lambda event, stage, total: None)
         self._launched: list[Any] = []
+        self._forks: ForkServer | None = None
+        self._starts: list[str] = []  # how each kernel started: "forked" or "spawned"
         self._total = 0
         self._target_env: dict[str, str] = {}
         self._stop = threading.Event()  # Ctrl-C: every set stops at its next step
@@ -610,6 +704,7 @@ class Runner:
         ]
         self._total = len(report.stages)
         self._stop.clear()
+        self._starts.clear()
         self._t0 = t0
         self._keys = shared_keys((ps, wanted) for _, ps, wanted in planned)
         # one folder per run for the shared Okta rate-limit budget (every kernel gets its path)
@@ -620,6 +715,8 @@ class Runner:
             os.chmod(d, 0o700)
         results: dict[str, list[dict[str, Any]]] = {}
         try:
+            # the kernels' imports, once: the server imports while the sandbox is checked
+            self._forks = fork_server_for(self.kernel_name) if report.stages else None
             if any(ps.target == "sandbox" for _, ps, _ in planned):
                 sandbox.ensure()
                 envfile = self.sandbox_state_dir / "sandbox.env"
@@ -639,6 +736,9 @@ class Runner:
             with _no_sigint():
                 self._stop.set()
                 _kill_kernels(self._launched)
+                if self._forks is not None:
+                    self._forks.close()
+                    self._forks = None
                 sandbox.stop_if_started()
         # rows grouped by set, in the order the sets were given (whatever order they ran in)
         for _, ps, _ in planned:
@@ -772,6 +872,7 @@ class Runner:
             "seconds": round(report.seconds, 3),
             "interrupted": report.interrupted,
             "jobs": self.jobs,
+            "kernels": {k: self._starts.count(k) for k in ("forked", "spawned")},
             "oktalab": __version__,
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -866,6 +967,8 @@ class Runner:
             env=self._kernel_env(ps, run_dir),
             log_path=run_dir / "kernels.log",
             launched=self._launched,
+            forks=self._forks,
+            starts=self._starts,
         )
         try:
 

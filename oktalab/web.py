@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from . import tls
 from .errors import VerificationError
 
 T = TypeVar("T")
@@ -128,7 +129,7 @@ class _Resolving(httpx.HTTPTransport):
     """Connect to mapped addresses while keeping the original Host header (like /etc/hosts)."""
 
     def __init__(self, resolve: dict[str, str]) -> None:
-        super().__init__()
+        super().__init__(verify=tls.context())
         self.resolve = resolve
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -155,7 +156,9 @@ def authorize_redirect(
     from urllib.parse import parse_qs, urljoin, urlsplit
 
     target = urlsplit(authorization_endpoint)
-    with httpx.Client(transport=_Resolving(resolve or {}), timeout=10) as http:
+    with httpx.Client(
+        transport=_Resolving(resolve or {}), timeout=10, verify=tls.context()
+    ) as http:
         for url in start_urls:
             for _ in range(6):
                 try:
@@ -177,7 +180,10 @@ class FormBrowser:
 
     def __init__(self, *, resolve: dict[str, str] | None = None, timeout: float = 20) -> None:
         self.http = httpx.Client(
-            transport=_Resolving(resolve or {}), follow_redirects=True, timeout=timeout
+            transport=_Resolving(resolve or {}),
+            follow_redirects=True,
+            timeout=timeout,
+            verify=tls.context(),
         )
         self.url = ""
         self.html = ""

@@ -43,14 +43,16 @@ def read_env(path: Path) -> dict[str, str]:
     return out
 
 
-def run_cli(sandbox: dict[str, str], *args: str) -> tuple[int, list[dict[str, Any]], str]:
+def run_cli(
+    sandbox: dict[str, str], *args: str, env: dict[str, str] | None = None
+) -> tuple[int, list[dict[str, Any]], str]:
     """`oktalab run|teardown ... --out DIR` against the session sandbox: (exit code, rows, output)."""
     out = Path(args[args.index("--out") + 1])
     proc = oktalab_cli(
         *args,
         "--state-dir",
         sandbox["OKTALAB_SANDBOX_DIR"],
-        env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"]},
+        env={"OKTALAB_HOME": sandbox["OKTALAB_HOME"], **(env or {})},
     )
     rows = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
     return proc.returncode, rows, proc.stdout + proc.stderr

@@ -112,11 +112,18 @@ def test_jobs_run_sets_at_once_and_a_failed_set_stops_only_itself(
         ("batch-b", "claims"),
     ]
     assert all(r["name"] == "okta/authorization-server/default" for r in locks)
+    kernels = json.loads((out / "run.json").read_text())["kernels"]
+    assert kernels["forked"] >= 5 and kernels["spawned"] == 0, kernels  # oktalab.forkserver
 
+    # one set at a time, and every kernel its own process (no fork server): the same outcome
     one = tmp_path / "jobs1"
-    code1, rows1, output1 = run_cli(sandbox, "run", str(batch), "--out", str(one), "-j", "1")
+    code1, rows1, output1 = run_cli(
+        sandbox, "run", str(batch), "--out", str(one), "-j", "1", env={"OKTALAB_FORK_KERNELS": "0"}
+    )
     assert code1 == 1, output1
-    assert _outcome(rows1) == _outcome(rows)  # the same rows and statuses, one set at a time
+    assert _outcome(rows1) == _outcome(rows)
+    kernels1 = json.loads((one / "run.json").read_text())["kernels"]
+    assert kernels1["forked"] == 0 and kernels1["spawned"] >= 5, kernels1
     spans1 = _spans(one)
     ordered = sorted(spans1.values())
     assert all(a[1] <= b[0] for a, b in zip(ordered, ordered[1:], strict=False)), spans1

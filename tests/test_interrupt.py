@@ -44,16 +44,51 @@ def _alive(pid: int) -> bool:
 
 
 def _processes_with(marker: str) -> list[int]:
-    """Processes whose environment holds ``marker`` (the kernels inherit OKTALAB_RUN_DIR)."""
-    found = []
+    """The run's stage kernels: processes whose environment holds ``marker`` (a kernel
+    launched as its own process inherits OKTALAB_RUN_DIR), and the children of the run's
+    fork server (:mod:`oktalab.forkserver`; /proc shows a forked process the server's
+    environment, which holds the run's OKTALAB_HOME, the marker's folder)."""
+    home = marker.partition("=")[2] + "/home"
+    found: list[int] = []
+    forked: dict[int, int] = {}  # pid: parent pid
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            environ = (d / "environ").read_bytes()
+            if not _alive(int(d.name)):
+                continue
+            if marker.encode() in environ:
+                found.append(int(d.name))
+            elif (
+                f"OKTALAB_HOME={home}".encode() in environ
+                and b"oktalab.forkserver" in (d / "cmdline").read_bytes()
+            ):
+                status = (d / "status").read_text()
+                ppid = int(status.split("\nPPid:\t", 1)[1].split()[0])
+                forked[int(d.name)] = ppid
+        except OSError:
+            continue
+    # a fork server's parent is the oktalab process; a kernel's parent is the fork server
+    return found + [pid for pid, ppid in forked.items() if ppid in forked]
+
+
+def _fork_servers(tmp_path: Path) -> list[int]:
+    """Fork servers this run started (they must stop with it)."""
+    home = f"OKTALAB_HOME={tmp_path}/home".encode()
+    out = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if marker.encode() in (d / "environ").read_bytes() and _alive(int(d.name)):
-                    found.append(int(d.name))
+                if (
+                    b"oktalab.forkserver" in (d / "cmdline").read_bytes()
+                    and home in (d / "environ").read_bytes()
+                    and _alive(int(d.name))
+                ):
+                    out.append(int(d.name))
             except OSError:
                 continue
-    return found
+    return out
 
 
 def _gone(pid: int, timeout: float = 15) -> bool:
@@ -106,6 +141,7 @@ def test_ctrl_c_during_a_stage_stops_kernel_and_sandbox(tmp_path: Path) -> None:
     assert "1 stage(s) passed" in last and f"{len(later) + 1} skipped" in last, last
     assert _gone(sandbox_pid), "the sandbox this run started is still running"
     assert not _processes_with(marker), "a stage kernel outlived the run"
+    assert not _fork_servers(tmp_path), "the run's fork server outlived it"
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["interrupted"] is True and meta["counts"]["skipped"] == len(later) + 1
 
@@ -165,5 +201,6 @@ def test_ctrl_c_with_two_sets_at_once_stops_every_kernel(tmp_path: Path) -> None
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _processes_with(marker), "a stage kernel outlived the run"
+    assert not _fork_servers(tmp_path), "the run's fork server outlived it"
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["interrupted"] is True

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from .. import gloo, oidc
+from .. import gloo, oidc, tls
 from ..errors import NotAcceptedError, Timeout
 from ..kube import Obj, accepted_check, owned_by
 from ..params import GatewayPortalParams
@@ -244,7 +244,7 @@ def bearer_checks(ctx: Context, result: StageResult, p: GatewayPortalParams, ori
         return
     host = origin.split("://", 1)[1]
     headers = {"Host": host}
-    with httpx.Client(base_url=gateway, headers=headers, timeout=15) as http:
+    with httpx.Client(base_url=gateway, headers=headers, timeout=15, verify=tls.context()) as http:
         resp = http.get("/v1/apis")
         expect = ctx.params.verify.expect_missing
         result.add(

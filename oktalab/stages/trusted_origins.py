@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .. import tls
 from ..failpoints import failpoint
 from ..results import StageResult
 from .context import Context
@@ -41,7 +42,7 @@ def preflight(url: str, origin: str, *, http: httpx.Client | None = None) -> tup
     Returns (allowed, detail): allowed when the answer is 2xx and its
     ``Access-Control-Allow-Origin`` is the origin (or ``*``) and POST is allowed.
     """
-    client = http or httpx.Client(timeout=15)
+    client = http or httpx.Client(timeout=15, verify=tls.context())
     try:
         resp = client.options(
             url,

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import jwt
 
-from .. import oidc
+from .. import oidc, tls
 from ..errors import OktalabError
 from ..kube import gmg_state
 from ..params import GUIDE_STAGES
@@ -125,6 +125,7 @@ def expired_token(ctx: Context, client_id: str) -> str | None:
         },
         headers={"Authorization": f"SSWS {ctx.env.okta_api_token.reveal()}"},
         timeout=10,
+        verify=tls.context(),
     )
     resp.raise_for_status()
     return str(resp.json()["access_token"])
@@ -210,7 +211,9 @@ def run(ctx: Context, result: StageResult) -> None:
             h["Authorization"] = f"Bearer {token}"
         with result.timed() as t:
             try:
-                resp = httpx.get(url, headers=h, timeout=10, follow_redirects=False)
+                resp = httpx.get(
+                    url, headers=h, timeout=10, follow_redirects=False, verify=tls.context()
+                )
                 got: int | str = resp.status_code
             except httpx.HTTPError as exc:
                 got = f"{type(exc).__name__}"
