@@ -48,6 +48,7 @@ PRELOAD = (
     "ipykernel.ipkernel",
     "ipykernel.debugger",  # the kernel resolves its debugger class (debugpy) at init: 0.2 s
     "pandas.io.formats.style",
+    "httpcore",  # httpx imports it at its first transport, in every stage
 )
 READY_TIMEOUT = 60.0  # seconds to wait for the server's imports on a busy machine
 
