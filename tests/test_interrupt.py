@@ -18,6 +18,20 @@ from oktalab.params import GUIDE_STAGES
 
 pytestmark = pytest.mark.slow
 PARAMS = ROOT / "parameters" / "sandbox.yaml"
+# Reading the authorization server's claims takes 3 s (the sandbox's fault injection), so the
+# claims stage is still running when the test presses Ctrl-C: a re-run's stage takes well
+# under a second, and the interrupt has to land inside one.
+SLOW_CLAIMS = json.dumps(
+    {
+        "rules": [
+            {
+                "path": "^/api/v1/authorizationServers/[^/]+/claims",
+                "method": "GET",
+                "latency_ms": 3000,
+            }
+        ]
+    }
+)
 
 
 def _start(tmp_path: Path) -> subprocess.Popen[str]:
@@ -25,6 +39,7 @@ def _start(tmp_path: Path) -> subprocess.Popen[str]:
         k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES) and k != "KUBECONFIG"
     }
     env["OKTALAB_HOME"] = str(tmp_path / "home")
+    env["OKTALAB_SANDBOX_FAULTS"] = SLOW_CLAIMS
     return subprocess.Popen(
         [sys.executable, "-m", "oktalab", "run", str(PARAMS), "--state-dir", str(tmp_path / "sb")],
         cwd=tmp_path,
@@ -167,6 +182,7 @@ def test_ctrl_c_with_two_sets_at_once_stops_every_kernel(tmp_path: Path) -> None
         k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES) and k != "KUBECONFIG"
     }
     env["OKTALAB_HOME"] = str(tmp_path / "home")
+    env["OKTALAB_SANDBOX_FAULTS"] = SLOW_CLAIMS
     portal = ROOT / "parameters" / "sandbox-portal.yaml"
     proc = subprocess.Popen(
         [sys.executable, "-m", "oktalab", "run", str(PARAMS), str(portal), "--jobs", "2"]
