@@ -151,6 +151,18 @@ class ForkedKernel:
         self.send_signal(signal.SIGKILL)
 
 
+def _read_line(conn: socket.socket) -> bytes:
+    """One newline-ended JSON message (the protocol's only framing). Raises OSError when
+    the other end closes first."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise OSError("the other end closed the connection")
+        data += chunk
+    return data
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/status").read_text()
@@ -202,13 +214,7 @@ class ForkServer:
         try:
             request = {"argv": argv, "env": env, "cwd": cwd, "log": log}
             conn.sendall(json.dumps(request).encode() + b"\n")
-            reply = b""
-            while not reply.endswith(b"\n"):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    raise OSError("the fork server closed the connection")
-                reply += chunk
-            pid = int(json.loads(reply)["pid"])
+            pid = int(json.loads(_read_line(conn))["pid"])
         except (OSError, ValueError, KeyError):
             conn.close()
             self.failed = True
@@ -356,13 +362,7 @@ def serve(path: str, parent: int) -> None:
             conn, _ = listener.accept()
             try:
                 conn.settimeout(10)
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        raise OSError("closed")
-                    data += chunk
-                request = json.loads(data)
+                request = json.loads(_read_line(conn))
             except (OSError, ValueError):
                 conn.close()
                 continue
