@@ -285,6 +285,16 @@ class KernelPipeline:
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
+def import_kernel_machinery() -> None:
+    """Import what the set workers use to start kernels (jupyter_client, traitlets) on the
+    calling thread, before any other thread imports them (see :meth:`Runner.run`)."""
+    import jupyter_client.asynchronous.client
+    import jupyter_client.kernelspec
+    import jupyter_client.manager
+    import jupyter_client.provisioning.local_provisioner  # noqa: F401
+    import traitlets  # noqa: F401
+
+
 def preload_papermill(*, lean: bool = False) -> None:
     """Import papermill (seconds on a busy machine) while other work goes on.
 
@@ -682,6 +692,10 @@ class Runner:
         """
         command = "teardown" if teardown else "run"
         planned = self.plan(files, stages=stages, teardown=teardown)
+        # jupyter_client first, on this thread: imported on two threads at once (here or by
+        # the set workers, and by papermill's preload) it raised "cannot import name
+        # 'AsyncKernelManager' from partially initialized module" now and then
+        import_kernel_machinery()
         # papermill's import takes seconds (nbformat -> jsonschema builds an IRI grammar);
         # do it while the sandbox is checked and the first kernels boot
         threading.Thread(
