@@ -41,6 +41,7 @@ from typing import Any, Literal
 from kubernetes import config as k8s_config
 
 from .errors import ConfigurationError, KubeAPIError, NotAcceptedError, OktalabError, Timeout
+from .writegate import before_write
 
 Obj = dict[str, Any]
 Objs = list[Obj]
@@ -434,6 +435,8 @@ class Kube:
         if body is not None:
             headers["Content-Type"] = content_type
         if method != "GET":
+            if ("dryRun", "All") not in (query or []):
+                before_write(f"{method} {path}")  # see oktalab.writegate
             self.writes += 1
             self._fresh.pop(path, None)
         request = self.api_client.param_serialize(

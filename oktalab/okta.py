@@ -20,6 +20,7 @@ from . import __version__, tls
 from .errors import OktaAPIError, RateLimited
 from .ratelimit import Budget, BudgetTransport, budget_for, server_time
 from .settings import Secret
+from .writegate import before_write
 
 log = logging.getLogger("oktalab.okta")
 
@@ -187,6 +188,8 @@ class OktaClient:
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
     ) -> httpx.Response:
         """Send one request; retry 429 after X-Rate-Limit-Reset, and 5xx for idempotent methods."""
+        if method not in ("GET", "HEAD") and not path.startswith("/api/v1/authn"):
+            before_write(f"{method} {path}")  # management API writes (see oktalab.writegate)
         headers = {"Authorization": self._authorization(path)}
         if method in ("POST", "PUT") and json is None:
             headers["Content-Length"] = "0"

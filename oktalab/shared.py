@@ -42,6 +42,7 @@ __all__ = [
     "KeyLocks",
     "file_locks",
     "holding",
+    "lock_keys",
     "shared_keys",
     "stage_objects",
 ]
@@ -242,6 +243,18 @@ class KeyLocks:
                 lock.release()
 
 
+def lock_keys() -> list[str]:
+    """In a stage's kernel: the shared-object keys the runner handed this stage
+    (``$OKTALAB_SHARED_KEYS`` with ``$OKTALAB_LOCK_DIR``), sorted; [] without them or
+    without ``flock`` (the runner then holds them around the whole notebook)."""
+    if not os.environ.get(LOCK_DIR_ENV) or fcntl is None:
+        return []
+    try:
+        return sorted(json.loads(os.environ.get(KEYS_ENV) or "[]"))
+    except ValueError:
+        return []
+
+
 @contextlib.contextmanager
 def holding(run_dir: Path, stage: str) -> Iterator[dict[str, Any]]:
     """In a stage's kernel: hold the runner-named keys (``$OKTALAB_SHARED_KEYS``) while the
@@ -254,12 +267,9 @@ def holding(run_dir: Path, stage: str) -> Iterator[dict[str, Any]]:
     the interval to ``run_dir/locks.json`` (epoch seconds) for the report and the tests.
     """
     info: dict[str, Any] = {"keys": [], "waited": 0.0, "held": 0.0}
-    lock_dir = os.environ.get(LOCK_DIR_ENV)
-    try:
-        keys = sorted(json.loads(os.environ.get(KEYS_ENV) or "[]"))
-    except ValueError:
-        keys = []
-    if not lock_dir or not keys or fcntl is None:
+    lock_dir = os.environ.get(LOCK_DIR_ENV, "")
+    keys = lock_keys()
+    if not keys:
         yield info
         return
     info["keys"] = keys

@@ -112,6 +112,8 @@ def test_jobs_run_sets_at_once_and_a_failed_set_stops_only_itself(
         ("batch-b", "claims"),
     ]
     assert all(r["name"] == "okta/authorization-server/default" for r in locks)
+    # new sets: each records the claim in its ledger, so each stage wrote, under the lock
+    assert all("to write (" in r["detail"] and "held" in r["detail"] for r in locks), locks
     kernels = json.loads((out / "run.json").read_text())["kernels"]
     assert kernels["forked"] >= 5 and kernels["spawned"] == 0, kernels  # oktalab.forkserver
 
@@ -124,6 +126,10 @@ def test_jobs_run_sets_at_once_and_a_failed_set_stops_only_itself(
     assert _outcome(rows1) == _outcome(rows)
     kernels1 = json.loads((one / "run.json").read_text())["kernels"]
     assert kernels1["forked"] == 0 and kernels1["spawned"] >= 5, kernels1
+    # a re-run has nothing to write: the stage ran without the lock (oktalab.writegate)
+    relocks = [r for r in rows1 if r["kind"] == "Lock"]
+    assert len(relocks) == 2 and all("no lock taken" in r["detail"] for r in relocks), relocks
+    assert not (one / "batch-a" / "locks.json").exists()
     spans1 = _spans(one)
     ordered = sorted(spans1.values())
     assert all(a[1] <= b[0] for a, b in zip(ordered, ordered[1:], strict=False)), spans1

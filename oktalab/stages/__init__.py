@@ -18,7 +18,8 @@ from ..errors import OktalabError, ParameterError, StageFailed
 from ..params import ALL_STAGES, ParameterSet, load_parameters
 from ..results import StageResult, write_rows
 from ..settings import Environment
-from ..shared import holding
+from ..shared import holding, lock_keys
+from ..writegate import NeedsWrite, gated
 from .context import Context, Mode
 
 __all__ = ["STAGES", "Context", "Mode", "run_stage"]
@@ -48,13 +49,18 @@ def run_stage(
         )
     ps = params if isinstance(params, ParameterSet) else load_parameters(params, overrides)
     rd = Path(run_dir) if run_dir else Path(os.environ.get("OKTALAB_RUN_DIR", f"runs/{ps.name}"))
-    ctx = Context(
-        params=ps,
-        run_dir=rd,
-        env=env or Environment.load(target=ps.target),
-        mode=mode,
-        param_file=ps.source_file if isinstance(params, ParameterSet) else str(params),
-    )
+    environment = env or Environment.load(target=ps.target)
+
+    def new_context() -> Context:
+        return Context(
+            params=ps,
+            run_dir=rd,
+            env=environment,
+            mode=mode,
+            param_file=ps.source_file if isinstance(params, ParameterSet) else str(params),
+        )
+
+    ctx = new_context()
     result = StageResult(stage=stage, parameter_set=ps.name)
     module = importlib.import_module(STAGES[stage])
     error: BaseException | None = None
@@ -62,18 +68,38 @@ def run_stage(
 
     try:
         if mode in getattr(module, "MODES", ("apply",)):
-            with holding(rd, stage) as lock:  # objects other sets of this batch write too
-                module.run(ctx, result)
-            if lock["keys"]:
+            keys = lock_keys()  # objects other sets of this batch write too
+            done, why = False, ""
+            if keys and mode == "apply" and stage != "teardown":
+                try:  # without the locks until the first write (oktalab.writegate)
+                    with gated():
+                        module.run(ctx, result)
+                    done = True
+                except NeedsWrite as first:
+                    ctx.close()  # nothing was written: start again, holding the locks
+                    ctx, result = new_context(), StageResult(stage=stage, parameter_set=ps.name)
+                    why = f"to write ({first}) "
+            if done:
                 result.add(
                     "shared objects",
                     "Lock",
-                    ", ".join(lock["keys"]),
+                    ", ".join(keys),
                     "checked",
-                    detail=f"written by other sets too: held {lock['held']:.2f} s, "
-                    f"after waiting {lock['waited']:.2f} s",
-                    seconds=lock["waited"] + lock["held"],
+                    detail="written by other sets too; nothing to write here, so no lock taken",
                 )
+            else:
+                with holding(rd, stage) as lock:
+                    module.run(ctx, result)
+                if lock["keys"]:
+                    result.add(
+                        "shared objects",
+                        "Lock",
+                        ", ".join(lock["keys"]),
+                        "checked",
+                        detail=f"written by other sets too: {why}held {lock['held']:.2f} s, "
+                        f"after waiting {lock['waited']:.2f} s",
+                        seconds=lock["waited"] + lock["held"],
+                    )
         else:
             result.add(
                 "stage", "Stage", stage, "checked", "skipped", f"this stage has no {mode} mode yet"

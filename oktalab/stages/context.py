@@ -15,6 +15,7 @@ from ..okta import OktaClient, PrivateKeyJWT
 from ..params import ParameterSet
 from ..results import StageResult
 from ..settings import Environment, Secret
+from ..writegate import before_write
 
 
 def state_home() -> Path:
@@ -187,6 +188,7 @@ class Ledger:
                 if e["kind"] == kind and e["key"] == key and e["status"] == "used":
                     e["status"] = "created"
                     if not self.read_only:
+                        before_write(f"ledger {name}")
                         _write_atomic(self.dir / f"{name}.json", entries)
                     self.forget(kind, key)
                     return name
@@ -195,6 +197,7 @@ class Ledger:
     def save(self) -> None:
         """Write the entries (atomically); nothing when the ledger is ``read_only``."""
         if not self.read_only:
+            before_write(f"ledger {self.parameter_set}")  # see oktalab.writegate
             _write_atomic(self.path, self.entries)
 
 
