@@ -84,8 +84,21 @@ def fork_server_for(kernel_name: str) -> ForkServer | None:
         argv = KernelSpecManager().get_kernel_spec(kernel_name).argv
     except Exception:  # no such kernel: the launch reports it as it always has
         return None
-    parts = split_kernel_argv(list(argv))
-    return ForkServer(parts[0]).start() if parts is not None else None
+    argv = list(argv)
+    # jupyter_client runs a spec's bare ``python``/``python3``/``python3.X`` as sys.executable
+    # (KernelManager.format_kernel_cmd); the server must be that same interpreter
+    v = sys.version_info
+    if argv and argv[0] in {"python", f"python{v[0]}", f"python{v[0]}.{v[1]}"}:
+        argv[0] = sys.executable
+    parts = split_kernel_argv(argv)
+    if parts is None:
+        return None
+    server = ForkServer(parts[0])
+    try:
+        return server.start()
+    except OSError:  # a stale spec (its python gone): each launch reports it in its set's row
+        server.close()
+        return None
 
 
 class ForkedKernel:
@@ -98,23 +111,26 @@ class ForkedKernel:
 
     stdin = stdout = stderr = None
 
-    def __init__(self, pid: int, conn: socket.socket) -> None:
+    def __init__(self, pid: int, conn: socket.socket, pending: bytes = b"") -> None:
         self.pid = pid
         self.returncode: int | None = None
         self._conn = conn
+        self._pending = pending  # the exit line, when it came with the pid (a quick death)
         self._lock = threading.Lock()
 
     def _read(self, timeout: float) -> None:
         with self._lock:
             if self.returncode is not None:
                 return
-            ready, _, _ = select.select([self._conn], [], [], max(0.0, timeout))
-            if not ready:
-                return
-            try:
-                data = self._conn.recv(4096)
-            except OSError:
-                data = b""
+            data, self._pending = self._pending, b""
+            if not data:
+                ready, _, _ = select.select([self._conn], [], [], max(0.0, timeout))
+                if not ready:
+                    return
+                try:
+                    data = self._conn.recv(4096)
+                except OSError:
+                    data = b""
             status: int | None = None
             with contextlib.suppress(ValueError):
                 status = int(json.loads(data.decode())["exit"]) if data else None
@@ -151,16 +167,17 @@ class ForkedKernel:
         self.send_signal(signal.SIGKILL)
 
 
-def _read_line(conn: socket.socket) -> bytes:
-    """One newline-ended JSON message (the protocol's only framing). Raises OSError when
-    the other end closes first."""
+def _read_line(conn: socket.socket) -> tuple[bytes, bytes]:
+    """One newline-ended JSON message (the protocol's only framing), and what came after it.
+    Raises OSError when the other end closes first."""
     data = b""
-    while not data.endswith(b"\n"):
+    while b"\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
             raise OSError("the other end closed the connection")
         data += chunk
-    return data
+    line, _, rest = data.partition(b"\n")
+    return line, rest
 
 
 def _pid_alive(pid: int) -> bool:
@@ -195,6 +212,7 @@ class ForkServer:
                 stdout=log,
                 stderr=log,
                 env=self.env,
+                cwd=self.dir,  # not the user's folder: ``-m`` puts the cwd first on sys.path
                 start_new_session=True,  # Ctrl-C in the terminal is the runner's to handle
             )
         return self
@@ -213,13 +231,16 @@ class ForkServer:
             return None
         try:
             request = {"argv": argv, "env": env, "cwd": cwd, "log": log}
+            conn.settimeout(READY_TIMEOUT)  # a server that accepted but never answers
             conn.sendall(json.dumps(request).encode() + b"\n")
-            pid = int(json.loads(_read_line(conn))["pid"])
+            line, rest = _read_line(conn)
+            pid = int(json.loads(line)["pid"])
+            conn.settimeout(None)
         except (OSError, ValueError, KeyError):
             conn.close()
             self.failed = True
             return None
-        return ForkedKernel(pid, conn)
+        return ForkedKernel(pid, conn, rest)
 
     def _connect(self) -> socket.socket | None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -281,15 +302,17 @@ def _child(request: dict[str, Any], closing: list[Any], fds: tuple[int, ...]) ->
         os.setsid()
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
-        if request.get("log"):
+        os.close(null)
+        if request.get("log"):  # first: a failure below is then in the set's kernels.log
             fd = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
         # ipykernel reads JPY_PARENT_PID at import (a trait default), here the server's
         # import: name the parent it polls explicitly (the server; its exit ends the kernel)
         parent = f"--IPKernelApp.parent_handle={os.getppid()}"
@@ -314,6 +337,11 @@ def _child(request: dict[str, Any], closing: list[Any], fds: tuple[int, ...]) ->
 def serve(path: str, parent: int) -> None:
     """The server: import, listen on ``path``, fork a kernel per request, report exits;
     stop when told (SIGTERM) or when ``parent`` is gone."""
+    # ``python -m`` put the folder the run started in first on sys.path; ipykernel_launcher
+    # removes it (IPython adds the kernel's own folder back, after the standard library), so
+    # a user's ``secrets.py`` or ``jwt.py`` there must shadow nothing here either
+    if sys.path and Path(sys.path[0]).resolve() == Path.cwd().resolve():
+        del sys.path[0]
     _preload()
     import gc
 
@@ -362,11 +390,15 @@ def serve(path: str, parent: int) -> None:
             conn, _ = listener.accept()
             try:
                 conn.settimeout(10)
-                request = json.loads(_read_line(conn))
+                request = json.loads(_read_line(conn)[0])
             except (OSError, ValueError):
                 conn.close()
                 continue
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # EAGAIN/ENOMEM: this kernel is launched the usual way; the
+                conn.close()  # server (the parent of every running kernel) stays up
+                continue
             if pid == 0:
                 _child(request, [listener, conn, *kernels.values()], (rfd, wfd))
             kernels[pid] = conn
@@ -375,6 +407,10 @@ def serve(path: str, parent: int) -> None:
     listener.close()
     with contextlib.suppress(OSError):
         os.unlink(path)
+    if os.getppid() != parent:  # the run was killed: nobody else removes the folder
+        import shutil
+
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ def ready_kernel_client() -> type:
                     return msg if msg["msg_type"] == "kernel_info_reply" else None
 
         async def _idle_after(self, msg_id: str) -> bool:
-            while True:
+            end = time.monotonic() + 1.0  # then ask again, as after a lost status
+            while time.monotonic() < end:
                 try:
                     msg = await self.iopub_channel.get_msg(timeout=0.05)
                 except Empty:
@@ -116,6 +117,7 @@ def ready_kernel_client() -> type:
                     and msg["content"].get("execution_state") == "idle"
                 ):
                     return True
+            return False
 
     return ReadyKernelClient
 

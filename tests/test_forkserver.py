@@ -176,6 +176,16 @@ def test_the_server_stops_with_its_parent_and_its_kernels_with_it(tmp_path: Path
     assert gone(kernel_pid), "a forked kernel outlived its server"
 
 
+def test_a_kernel_that_exits_at_once_reports_its_status(tmp_path: Path, server: Any) -> None:
+    """``--version`` prints and exits: the exit may come down the socket with the pid."""
+    for _ in range(3):
+        kernel = server.spawn(
+            ["--version"], env=dict(os.environ), cwd=str(tmp_path), log=str(tmp_path / "k.log")
+        )
+        assert kernel is not None and kernel.wait(timeout=30) == 0
+    assert not server.failed
+
+
 def test_specs_the_server_cannot_serve_and_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     split = forkserver.split_kernel_argv
     assert split(["/v/bin/python", "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "c"])
@@ -206,3 +216,32 @@ def test_without_its_server_a_kernel_is_launched_as_its_own_process(
     finally:
         kp.close()
     assert starts == ["spawned"]
+
+
+def test_the_folder_a_run_starts_in_shadows_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m`` puts the current folder first on sys.path; ipykernel_launcher drops it,
+    so a spawned kernel never sees it. A forked one must not either: a user's own ``jwt.py``
+    in the folder ``oktalab run`` starts in would stand in for PyJWT in every stage."""
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "jwt.py").write_text("raise ImportError('the run folder was imported')\n")
+    monkeypatch.chdir(user)
+    fs = forkserver.fork_server_for("python3")
+    if fs is None:
+        pytest.skip("the python3 kernel spec does not run ipykernel_launcher")
+    starts: list[str] = []
+    kernels = tmp_path / "k"
+    kernels.mkdir()
+    kp = _pipeline(kernels, fs, starts, {})
+    try:
+        out = _run(
+            kp.start("claims"),
+            f"import sys, jwt; print(hasattr(jwt, 'decode'), {str(user)!r} in sys.path)",
+        )
+    finally:
+        kp.close()
+        fs.close()
+    assert starts == ["forked"]
+    assert out == ["True False\n"]
