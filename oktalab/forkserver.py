@@ -30,6 +30,7 @@ import json
 import os
 import pkgutil
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -267,8 +268,6 @@ class ForkServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        import shutil
-
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -408,8 +407,6 @@ def serve(path: str, parent: int) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
     if os.getppid() != parent:  # the run was killed: nobody else removes the folder
-        import shutil
-
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 

@@ -171,9 +171,11 @@ def ipc_kernel_manager(
                 cwd = str(kw.get("cwd") or os.getcwd())
                 proc = None
                 if parts is not None and parts[0] == forks.interpreter:
-                    env_ = {**kw.get("env", os.environ), "JPY_PARENT_PID": str(os.getpid())}
                     out = str(log_path) if log_path is not None else None
-                    proc = forks.spawn(parts[1], env=env_, cwd=cwd, log=out)
+                    # the child names its parent itself (the server): no JPY_PARENT_PID
+                    proc = forks.spawn(
+                        parts[1], env=dict(kw.get("env", os.environ)), cwd=cwd, log=out
+                    )
                 if proc is not None:  # what LocalProvisioner.launch_kernel records
                     prov = self.provisioner
                     prov.process = cast(Any, proc)  # Popen's surface: poll, wait, kill, signal

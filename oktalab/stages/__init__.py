@@ -80,26 +80,21 @@ def run_stage(
                     ctx, result = new_context(), StageResult(stage=stage, parameter_set=ps.name)
                     why = f"to write ({first}) "
             if done:
+                detail, seconds = "; nothing to write here, so no lock taken", 0.0
+            else:
+                with holding(rd, stage) as lock:  # holding() takes the same lock_keys()
+                    module.run(ctx, result)
+                detail = f": {why}held {lock['held']:.2f} s, after waiting {lock['waited']:.2f} s"
+                seconds = lock["waited"] + lock["held"]
+            if keys:
                 result.add(
                     "shared objects",
                     "Lock",
                     ", ".join(keys),
                     "checked",
-                    detail="written by other sets too; nothing to write here, so no lock taken",
+                    detail=f"written by other sets too{detail}",
+                    seconds=seconds,
                 )
-            else:
-                with holding(rd, stage) as lock:
-                    module.run(ctx, result)
-                if lock["keys"]:
-                    result.add(
-                        "shared objects",
-                        "Lock",
-                        ", ".join(lock["keys"]),
-                        "checked",
-                        detail=f"written by other sets too: {why}held {lock['held']:.2f} s, "
-                        f"after waiting {lock['waited']:.2f} s",
-                        seconds=lock["waited"] + lock["held"],
-                    )
         else:
             result.add(
                 "stage", "Stage", stage, "checked", "skipped", f"this stage has no {mode} mode yet"
